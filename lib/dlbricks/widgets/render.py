@@ -1,0 +1,44 @@
+"""Shared drawing helpers for the widgets: matplotlib figures and SVG as HTML.
+
+Widgets show their pictures through ``ipywidgets.HTML`` holding inline SVG,
+which every Jupyter front end (and Colab) renders without extra extensions.
+"""
+from __future__ import annotations
+
+import html
+import io
+from typing import Iterable
+
+
+def figure_to_svg(fig) -> str:
+    """Render a matplotlib figure (made with :func:`new_figure`) to an inline ``<svg>`` string."""
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight")
+    text = buf.getvalue()
+    return text[text.index("<svg"):]  # drop the XML prolog: it is invalid inside HTML
+
+
+def new_figure(width: float = 5.0, height: float = 3.6):
+    """A matplotlib figure drawn off screen (no pyplot state leaks into the notebook)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=96)
+    return fig, fig.add_subplot(1, 1, 1)
+
+
+def svg_document(width: float, height: float, body: Iterable[str], css_class: str = "dlbricks-svg") -> str:
+    """Wrap SVG elements in an ``<svg>`` root with a viewBox that scales with the cell."""
+    parts = "\n".join(body)
+    return (f'<svg class="{css_class}" xmlns="http://www.w3.org/2000/svg" '
+            f'viewBox="0 0 {width:g} {height:g}" width="{width:g}" height="{height:g}" '
+            f'font-family="sans-serif">\n{parts}\n</svg>')
+
+
+def esc(text: object) -> str:
+    """Escape text for SVG/HTML."""
+    return html.escape(str(text), quote=True)
+
+
+def fmt(x: float, digits: int = 3) -> str:
+    """A short human number: 0.5, -1.25e-06, 3."""
+    return f"{float(x):.{digits}g}"
