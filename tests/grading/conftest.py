@@ -1,0 +1,18 @@
+"""Shared fixtures of the grading tests: the fixture course and copies of it."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+FIXTURE_COURSE = Path(__file__).resolve().parent / "fixtures" / "course"
+FIXTURE_ASSIGNMENT = "00_fixture"
+
+
+@pytest.fixture
+def fixture_course(tmp_path: Path) -> Path:
+    """A private copy of the fixture course (source/ and release/) in tmp_path."""
+    root = tmp_path / "course"
+    shutil.copytree(FIXTURE_COURSE, root)
+    return root
