@@ -87,6 +87,7 @@ class History(dict):
         Returns the matplotlib Figure. One panel per quantity, epochs from 1.
         """
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
 
         names = [k for k in self if not k.startswith("val_")]
         if ax is None:
@@ -103,6 +104,7 @@ class History(dict):
             if f"val_{name}" in self:
                 axis.plot(epochs, self[f"val_{name}"], marker="o", label="validation")
             axis.set_xlabel("epoch")
+            axis.xaxis.set_major_locator(MaxNLocator(integer=True))
             axis.set_ylabel(name)
             axis.set_title(name)
             axis.legend()
@@ -129,6 +131,7 @@ class ProgressBar:
         self.stream = stream if stream is not None else sys.stdout
         self.start = time.perf_counter()
         self._last_draw = 0.0
+        self._last_length = 0
 
     def update(self, done: int, info: str = "", force: bool = False) -> None:
         if not self.enabled:
@@ -142,7 +145,9 @@ class ProgressBar:
         line = f"{self.prefix} [{bar[:self.width]}] {done}/{self.total}"
         if info:
             line += f" - {info}"
-        self.stream.write("\r" + line)
+        # pad with spaces so a shorter line fully covers the previous one
+        self.stream.write("\r" + line.ljust(self._last_length))
+        self._last_length = len(line)
         self.stream.flush()
 
     def close(self, info: str = "") -> None:
