@@ -1,0 +1,66 @@
+# One image for students and graders: JupyterLab + nbgrader + the course library
+# + the autograder, TensorFlow on CPU or with CUDA.
+#
+#   docker build -t dlbricks .                                  # CPU (tensorflow-cpu)
+#   docker build -t dlbricks:gpu --build-arg TF_VARIANT=cuda .  # GPU (tensorflow[and-cuda])
+#   docker build --build-arg BASE_IMAGE=my-debian-base ...      # any Debian/Ubuntu base with apt
+#
+# The base must be Debian-like. With the official Python image, its Python is used;
+# on a bare Debian base, Debian's python3 is installed.
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+
+FROM ${BASE_IMAGE} AS base
+ENV DEBIAN_FRONTEND=noninteractive \
+    LANG=C.UTF-8
+# bubblewrap is the autograder's sandbox; tini reaps Jupyter's kernels.
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# $extra is a list of package names: word splitting is wanted.
+# hadolint ignore=SC2086
+RUN apt-get update \
+ && extra=""; command -v python3 >/dev/null || extra="python3 python3-venv" \
+ && apt-get install -y --no-install-recommends bubblewrap tini ca-certificates $extra \
+ && rm -rf /var/lib/apt/lists/*
+
+FROM base AS build
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ARG TF_VARIANT=cpu
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+COPY pyproject.toml constraints.txt README.md /src/
+COPY lib /src/lib
+COPY autograder /src/autograder
+# docker/ may hold host-ca.crt: a CA bundle for builds behind a TLS-inspecting proxy
+# (the image test puts the host's there). It stays in this build stage only.
+COPY docker /src/docker
+RUN if [ -f /src/docker/host-ca.crt ]; then export PIP_CERT=/src/docker/host-ca.crt; fi \
+ && python3 -m venv /opt/venv \
+ && /opt/venv/bin/pip install --quiet --upgrade pip \
+ && /opt/venv/bin/pip install --quiet -c /src/constraints.txt "/src[jupyter,grade,test]" \
+ && case "$TF_VARIANT" in \
+      cpu)  /opt/venv/bin/pip install --quiet -c /src/constraints.txt tensorflow-cpu keras ;; \
+      cuda) grep -E '^(keras|numpy)==' /src/constraints.txt > /tmp/tf-pins.txt \
+            && /opt/venv/bin/pip install --quiet -c /tmp/tf-pins.txt "tensorflow[and-cuda]==2.21.0" keras ;; \
+      *)    echo "TF_VARIANT must be cpu or cuda, not '$TF_VARIANT'" >&2; exit 1 ;; \
+    esac \
+ && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} + \
+ && /opt/venv/bin/jupyter labextension list 2>&1 | grep -q nbgrader
+
+FROM base
+ARG NB_USER=student
+ARG NB_UID=1000
+ENV VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH \
+    TF_CPP_MIN_LOG_LEVEL=3 \
+    TF_ENABLE_ONEDNN_OPTS=0 \
+    MPLBACKEND=Agg \
+    PYTHONDONTWRITEBYTECODE=1
+COPY --from=build /opt/venv /opt/venv
+RUN useradd --create-home --uid "${NB_UID}" --shell /bin/bash "${NB_USER}"
+COPY --chown=${NB_UID}:${NB_UID} release /home/${NB_USER}/lessons
+USER ${NB_USER}
+WORKDIR /home/${NB_USER}
+EXPOSE 8888
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8888/api', timeout=4)"]
+ENTRYPOINT ["tini", "--"]
+CMD ["jupyter", "lab", "--ip=0.0.0.0", "--port=8888", "--no-browser", "--notebook-dir=/home/student/lessons"]
