@@ -586,3 +586,31 @@ def test_threshold_rejudge_rejects_non_numbers():
     for fake in (True, "0.99", None, [0.99, 0.99], check.encode_value(float("nan"))):
         assert check.rejudge(dict(reference, actual=fake), reference) is False
     assert math.isclose(check.decode_value(reference["actual"]), 0.95)
+
+
+def test_each_hint_fires_only_on_its_own_mistake():
+    """A table of mistakes: each message carries its own hint and none of the others."""
+    errors = RNG.normal(size=8)
+    grad = RNG.normal(size=(3, 2))
+    square = RNG.normal(size=(3, 3))
+    z = RNG.normal(size=(4, 3))
+    fractions = np.array([0.5, 1.5, 2.5])
+    y = RNG.normal(size=6)
+    hints = {
+        "transposed": ("transpose", square.T, square),
+        "bias": ("missing bias", X @ W, DENSE),
+        "sum": ("sum where a mean", np.sum(errors ** 2), np.mean(errors ** 2)),
+        "sign": ("opposite sign", -grad, grad),
+        "factor": ("factor of 2", 2 * grad, grad),
+        "normalise": ("sum to 1", np.exp(z) / 2.0, softmax(z)),
+        "logits": ("returned the logits", z, softmax(z)),
+        "nan": ("NaN", np.array([np.nan, 1.0]), np.array([0.5, 1.0])),
+        "integer": ("cut off", np.array([0, 1, 2]), fractions),
+        "none": ("`return`", None, grad),
+        "broadcast": ("broadcasting", y.reshape(-1, 1) - y, np.zeros(6)),
+    }
+    for name, (keyword, actual, expected) in hints.items():
+        message = failure(check.close, actual, expected, label=name)
+        assert keyword in message, (name, message)
+        others = [k for n, (k, _, _) in hints.items() if n != name]
+        assert not any(k in message for k in others), (name, message)
