@@ -191,7 +191,7 @@ def _encode(value: Any, budget: _Budget, depth: int) -> Any:
         return [_encode(item, budget, depth + 1) for item in items]
     if hasattr(value, "__array__"):
         return _encode_array(np.asarray(value), budget, depth)
-    if isinstance(value, (np.number,)) or _is_plain_number(value):
+    if _is_plain_number(value):
         return _encode(float(value), budget, depth + 1)
     raise TypeError(
         f"a value of type {type(value).__name__} cannot be checked: return a number, "
