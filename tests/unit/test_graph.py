@@ -233,3 +233,34 @@ def test_symbolic_logistic_regression_on_banknote_beats_95_percent():
             sess.run(train, {X: xs[idx], Y: y_train[idx]})
     test_acc = sess.run(accuracy, {X: (x_test - mu) / sd, Y: y_test})
     assert test_acc > 0.95
+
+
+# ---------------------------------------------------------------- against TensorFlow
+TF_CASES = {
+    "add/sub/mul/div broadcast": (lambda a, b: (a + b) * (a - b) / (b * b + 1.0), (3, 4), (4,)),
+    "matmul": (G.matmul, (3, 4), (4, 2)),
+    "batched matmul": (G.matmul, (2, 3, 4), (4, 5)),
+    "vector matmul": (G.matmul, (4,), (4, 3)),
+    "exp/log/pow": (lambda a, b: G.log(G.exp(a) + b ** 2 + 1.0) ** 1.5, (3, 4), (3, 1)),
+    "sigmoid/tanh/relu": (lambda a, b: G.sigmoid(a) * G.tanh(b) + G.relu(a - b), (2, 5), (2, 5)),
+    "softmax/sum/mean": (lambda a, b: G.sum(G.softmax(a) * b, axis=1) + G.mean(a, axis=0, keepdims=True).T,
+                         (4, 3), (4, 3)),
+    "reshape/transpose/getitem": (lambda a, b: G.reshape(G.transpose(a), (6, 2))[1:4] * b, (2, 6), (2,)),
+    "softmax cross-entropy": (lambda a, b: G.softmax_cross_entropy(a @ b, np.array([0, 2, 1])), (3, 4), (4, 3)),
+    "tensor power": (lambda a, b: (G.sigmoid(a) + 0.5) ** b, (3, 2), (3, 2)),
+}
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("case", sorted(TF_CASES))
+def test_graph_gradients_match_tf_gradient_tape(case):
+    from dlbricks.keras_tools import tape_gradients
+
+    build, shape_a, shape_b = TF_CASES[case]
+    rng = np.random.default_rng(7)
+    a = G.Tensor(rng.normal(size=shape_a), requires_grad=True)
+    b = G.Tensor(rng.normal(size=shape_b), requires_grad=True)
+    out = build(a, b)
+    out.backward(np.ones_like(out.value))
+    tf_da, tf_db = tape_gradients(out, [a, b])
+    assert rel_error(a.grad, tf_da) < 1e-6 and rel_error(b.grad, tf_db) < 1e-6
