@@ -105,18 +105,18 @@ def check_layer(layer: Any, x: np.ndarray, seed: int = 0, training: bool = True,
     dx = analytic.backward(dy)
 
     errors = {"x": rel_error(dx, numerical_grad(lambda v: np.sum(output(v) * dy), x, eps))}
-    pairs = base.parameters()
-    copied_pairs = analytic.parameters()
     sublayers = getattr(base, "layers", None)
-    for (owner, name), (copied_owner, _) in zip(pairs, copied_pairs):
-        key = name if sublayers is None else f"{_index_of(sublayers, owner)}.{name}"
+    for j, ((owner, name), (copied_owner, _)) in enumerate(zip(base.parameters(), analytic.parameters())):
+        key = name if sublayers is None else f"{_index_of(sublayers, owner, j)}.{name}"
         numeric = numerical_grad(lambda _p: np.sum(output(x) * dy), owner.params[name], eps)
         errors[key] = rel_error(copied_owner.grads[name], numeric)
     return errors
 
 
-def _index_of(layers: Sequence[Any], layer: Any) -> int:
-    return next(i for i, candidate in enumerate(layers) if candidate is layer)
+def _index_of(layers: Sequence[Any], layer: Any, position: int) -> str:
+    """Index of ``layer`` in ``layers``; for a layer nested deeper, its parameter's position."""
+    index = next((i for i, candidate in enumerate(layers) if candidate is layer), None)
+    return str(index) if index is not None else f"param{position}"
 
 
 def check_graph(output_fn: Callable[[], Any], tensors: Sequence[Any], eps: float = 1e-6) -> dict[str, float]:
