@@ -44,7 +44,7 @@ class ReleaseDiff:
         return f"{self.name} ({'; '.join(parts)})"
 
 
-def nbgrader_generate(source_assignment: Path, name: str, workdir: Path) -> Path:
+def nbgrader_generate(source_assignment: Path, name: str, workdir: Path, db_url: str | None = None) -> Path:
     """Run nbgrader's ``generate_assignment`` on a copy of ``source_assignment``.
 
     Parameters
@@ -52,6 +52,8 @@ def nbgrader_generate(source_assignment: Path, name: str, workdir: Path) -> Path
     source_assignment : the folder ``source/NAME`` of a course.
     name : the assignment name (the folder's name).
     workdir : an empty scratch folder; it becomes the temporary course directory.
+    db_url : gradebook to record the assignment in (its cells, points and
+        test code: what grading restores from); default a throw-away one in workdir.
 
     Returns
     -------
@@ -65,7 +67,7 @@ def nbgrader_generate(source_assignment: Path, name: str, workdir: Path) -> Path
                     ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "*.pyc"))
     config = Config()
     config.CourseDirectory.root = str(workdir)
-    config.CourseDirectory.db_url = f"sqlite:///{workdir / 'gradebook.db'}"
+    config.CourseDirectory.db_url = db_url or f"sqlite:///{workdir / 'gradebook.db'}"
     ensure_alembic_on_path()
     api = NbGraderAPI(config=config)
     result = api.generate_assignment(name, force=True, create=True)

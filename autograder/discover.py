@@ -1,0 +1,140 @@
+"""Finding submissions: nbgrader's ``STUDENT/ASSIGNMENT/NOTEBOOK.ipynb`` layout,
+a flat folder of notebooks as an LMS exports it, or a .zip of either.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from .course import Course
+
+SAFE_ID = re.compile(r"[^A-Za-z0-9._@+-]+")
+MAX_ARCHIVE_BYTES = 2 * 1024**3
+MAX_ARCHIVE_MEMBERS = 20000
+
+
+class SubmissionLayoutError(ValueError):
+    """The SUBMITTED argument is not a layout the grader understands."""
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One expected notebook of one student's assignment (``path`` None: missing)."""
+
+    student: str
+    assignment: str
+    notebook: str
+    path: Path | None
+    known_assignment: bool = True
+    renamed_from: str = ""
+    timestamp: datetime | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.student}/{self.assignment}/{self.notebook}"
+
+
+def safe_id(name: str) -> str:
+    """A student id usable as a folder name (what LMS exports put in file names is not)."""
+    cleaned = SAFE_ID.sub("_", name).strip("._")
+    return cleaned[:80] or "unknown"
+
+
+def extract_archive(archive: Path, into: Path) -> Path:
+    """Unpack a .zip safely (no paths outside ``into``, bounded size); return ``into``."""
+    with zipfile.ZipFile(archive) as zf:
+        members = zf.infolist()
+        if len(members) > MAX_ARCHIVE_MEMBERS:
+            raise SubmissionLayoutError(f"{archive} has {len(members)} files, more than {MAX_ARCHIVE_MEMBERS}.")
+        if sum(m.file_size for m in members) > MAX_ARCHIVE_BYTES:
+            raise SubmissionLayoutError(f"{archive} unpacks to more than {MAX_ARCHIVE_BYTES >> 30} GB.")
+        root = into.resolve()
+        for m in members:
+            target = (into / m.filename).resolve()
+            if not str(target).startswith(str(root) + "/") or m.is_dir():
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(m) as src, target.open("wb") as dst:
+                shutil.copyfileobj(src, dst)
+    # An archive of one top folder holding the students: use that folder.
+    entries = [p for p in into.iterdir() if not p.name.startswith((".", "__MACOSX"))]
+    if len(entries) == 1 and entries[0].is_dir() and not any(entries[0].glob("*.ipynb")):
+        return entries[0]
+    return into
+
+
+def _read_timestamp(folder: Path) -> datetime | None:
+    stamp = folder / "timestamp.txt"
+    if not stamp.is_file():
+        return None
+    try:
+        from nbgrader.utils import parse_utc
+
+        return parse_utc(stamp.read_text().strip())
+    except Exception:
+        return None
+
+
+def _pick_notebook(folder: Path, name: str, n_expected: int) -> tuple[Path | None, str]:
+    exact = folder / f"{name}.ipynb"
+    if exact.is_file():
+        return exact, ""
+    found = sorted(p for p in folder.glob("*.ipynb") if p.is_file() or p.is_symlink())
+    if n_expected == 1 and len(found) == 1:
+        return found[0], found[0].name  # renamed by the student or the LMS ("Copy of ...")
+    return None, ""
+
+
+def discover(submitted: Path, course: Course, assignment: str | None = None) -> list[Submission]:
+    """Every (student, assignment, notebook) to grade under ``submitted``.
+
+    Layout ``STUDENT/ASSIGNMENT/*.ipynb``: every student folder gets an entry
+    for each assignment found anywhere (or for ``assignment`` only), marked
+    missing when the student has no notebook for it. A flat folder of
+    ``*.ipynb`` files needs ``assignment``; each file is one student (its name,
+    minus the notebook's name, is the student id).
+    """
+    if not submitted.is_dir():
+        raise SubmissionLayoutError(f"{submitted} is not a folder or a .zip archive of submissions.")
+    flat = sorted(p for p in submitted.glob("*.ipynb") if p.is_file())
+    students = sorted(p for p in submitted.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if flat and not students:
+        return _discover_flat(flat, course, assignment)
+    if assignment:
+        assignments = [assignment]
+    else:
+        found = {a.name for s in students for a in s.iterdir() if a.is_dir() and not a.name.startswith(".")}
+        assignments = sorted(found)
+    known = set(course.lessons())
+    out: list[Submission] = []
+    for student_dir in students:
+        for name in assignments:
+            masters = [p.stem for p in course.source_notebooks(name)] if name in known else [name]
+            folder = student_dir / name
+            for nb_name in masters:
+                path, renamed = (_pick_notebook(folder, nb_name, len(masters)) if folder.is_dir()
+                                 else (None, ""))
+                out.append(Submission(student_dir.name, name, nb_name, path, name in known, renamed,
+                                      _read_timestamp(folder) if folder.is_dir() else None))
+    return out
+
+
+def _discover_flat(files: list[Path], course: Course, assignment: str | None) -> list[Submission]:
+    if not assignment:
+        raise SubmissionLayoutError(
+            "These submissions are a flat folder of notebooks: say which assignment they are "
+            "with --assignment NAME.")
+    masters = [p.stem for p in course.source_notebooks(assignment)] or [assignment]
+    known = assignment in set(course.lessons())
+    out = []
+    for path in files:
+        stem = path.stem
+        nb_name = next((m for m in masters if stem.endswith(m)), masters[0])
+        student = stem[: -len(nb_name)] if stem.endswith(nb_name) and stem != nb_name else stem
+        out.append(Submission(safe_id(student.rstrip("_- ")), assignment, nb_name, path, known,
+                              "" if stem.endswith(nb_name) else path.name))
+    return out

@@ -1,0 +1,394 @@
+"""``autograder grade``: the whole batch, from a folder of submissions to grades.
+
+The parent process validates and restores every submission (cheap, trusted,
+needs the gradebook), fans the sandboxed execution and judging out to a local
+process pool or a Dask cluster (:func:`autograder.worker.grade_job`), and
+writes every result itself: feedback pages, executed notebooks for the
+instructor, the gradebook and ``grades.csv``. One bad submission never stops
+the batch: it gets its row with a status and flags.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import sys
+import tempfile
+import time
+from collections import Counter
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import nbformat
+
+from .course import Course
+from .discover import Submission, SubmissionLayoutError, discover, extract_archive
+from .master import MasterNotebook, read_master
+from .notebook_io import atomic_write_text
+from .reference import SolutionFailsError, load_or_compute_reference
+from .release import ReleaseError, nbgrader_generate
+from .sandbox import Limits, RunSettings, SandboxUnavailable, require_sandbox
+from .steps.execute import report_from_dict
+from .steps.feedback import render_feedback
+from .steps.judge import Judgement, Reference, judgement_from_dict
+from .steps.plan import execution_plan
+from .steps.record import (AssignmentRow, GradebookWriter, NotebookGrade, assignment_rows,
+                           write_grades_csv)
+from .steps.restore import Restoration, restore_from_master
+from .steps.validate import InvalidSubmission, load_submission
+from .worker import grade_job, settings_to_dict
+
+DEFAULT_TIMEOUT = 120.0
+DEFAULT_MEMORY_MB = 3072
+
+
+@dataclass
+class GradeOptions:
+    """Everything ``autograder grade`` was asked to do."""
+
+    out: Path
+    assignment: str | None = None
+    workers: int = 0  # 0: number of cores
+    settings: RunSettings = field(default_factory=RunSettings)
+    executor: str = "local"  # local | dask
+    scheduler: str | None = None
+    db_url: str | None = None
+    progress: bool = False
+
+    @property
+    def gradebook_url(self) -> str:
+        return self.db_url or f"sqlite:///{(self.out / 'gradebook.db').resolve()}"
+
+
+@dataclass
+class GradeRun:
+    """The outcome of a batch."""
+
+    rows: list[AssignmentRow]
+    grades: list[NotebookGrade]
+    seconds: float
+    grader_errors: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.grader_errors and all(r.status != "error" for r in self.rows)
+
+
+@dataclass
+class Assignment:
+    """One assignment's masters and reference records, ready for grading."""
+
+    name: str
+    masters: dict[str, MasterNotebook]
+    references: dict[str, Reference]
+
+
+def prepare_assignment(course: Course, name: str, options: GradeOptions) -> Assignment:
+    """Record the assignment in the gradebook (nbgrader's own way) and get its reference records."""
+    with tempfile.TemporaryDirectory(prefix="autograder-master-") as tmp:
+        nbgrader_generate(course.source_dir / name, name, Path(tmp), options.gradebook_url)
+    masters, references = {}, {}
+    for path in course.source_notebooks(name):
+        master = read_master(path, name)
+        masters[master.name] = master
+        references[master.name] = load_or_compute_reference(path, master, options.settings)
+    return Assignment(name, masters, references)
+
+
+@dataclass
+class Pending:
+    """A submission between preparation and its result."""
+
+    submission: Submission
+    master: MasterNotebook | None
+    restoration: Restoration | None = None
+    plan: list[dict] | None = None
+    grade: NotebookGrade | None = None  # set at once for invalid / missing
+
+
+def prepare_submission(sub: Submission, assignment: Assignment | None, options: GradeOptions) -> Pending:
+    """Validate and restore one submission (parent side); decide invalid / missing at once."""
+    master = assignment.masters.get(sub.notebook) if assignment else None
+    base = dict(student=sub.student, assignment=sub.assignment, notebook=sub.notebook,
+                timestamp=sub.timestamp)
+    if master is None:
+        return Pending(sub, None, grade=NotebookGrade(
+            status="invalid", detail=f"there is no assignment named {sub.assignment!r} in source/", **base))
+    zero = {t.grade_id: 0.0 for t in master.tests}
+    if sub.path is None:
+        return Pending(sub, master, grade=NotebookGrade(
+            status="missing", points=zero, max_score=master.max_score,
+            detail=f"no notebook {sub.notebook}.ipynb was submitted", **base))
+    try:
+        nb = load_submission(sub.path)
+    except InvalidSubmission as exc:
+        return Pending(sub, master, grade=NotebookGrade(
+            status="invalid", points=zero, max_score=master.max_score, detail=str(exc), **base))
+    restoration = restore_from_master(nb, master, options.gradebook_url)
+    return Pending(sub, master, restoration, execution_plan(restoration.notebook, master))
+
+
+def make_job(pending: Pending, reference: Reference, options: GradeOptions) -> dict[str, Any]:
+    return {"key": pending.submission.key, "plan": pending.plan, "master": pending.master.to_dict(),
+            "reference": reference, "settings": settings_to_dict(options.settings)}
+
+
+def finish(pending: Pending, result: dict[str, Any], options: GradeOptions) -> NotebookGrade:
+    """Turn a worker's result into a grade, the feedback page and the executed notebook."""
+    sub, master = pending.submission, pending.master
+    base = dict(student=sub.student, assignment=sub.assignment, notebook=sub.notebook,
+                timestamp=sub.timestamp, max_score=master.max_score)
+    flags: list[str] = []
+    if pending.restoration.changed:
+        flags.append("tests_restored")
+    if sub.renamed_from:
+        flags.append("renamed")
+    if "error" in result:
+        return NotebookGrade(status="error", points={t.grade_id: 0.0 for t in master.tests},
+                             flags=flags + ["grader_error"], detail=result["error"], **base)
+    report = report_from_dict(result["report"])
+    judgement = judgement_from_dict(result["judgement"])
+    flags += [f for f in judgement.flags if f not in flags]
+    if not report.started:
+        return NotebookGrade(status="error", points={t.grade_id: 0.0 for t in master.tests},
+                             flags=flags + ["grader_error"],
+                             detail=f"the sandbox could not start a kernel: {report.message[:300]}", **base)
+    notes = pending.restoration.notes
+    grade = NotebookGrade(status="graded", points={t.grade_id: t.points for t in judgement.tests},
+                          flags=flags, detail="; ".join(notes)[:500], **base)
+    write_feedback(grade, master, pending.restoration.notebook, report.cells, judgement, options.out)
+    write_autograded(pending.restoration.notebook, report.cells, sub, options.out)
+    return grade
+
+
+def write_feedback(grade: NotebookGrade, master: MasterNotebook | None, restored: Any, cells: Any,
+                   judgement: Judgement | None, out: Path) -> None:
+    if master is None:
+        return
+    page = render_feedback(student=grade.student, assignment=grade.assignment, notebook=grade.notebook,
+                           status=grade.status, score=grade.score, max_score=grade.max_score,
+                           flags=grade.flags, detail=grade.detail, master=master, restored=restored,
+                           cells=cells, judgement=judgement)
+    atomic_write_text(feedback_path(out, grade.student, grade.assignment, grade.notebook), page)
+
+
+def feedback_path(out: Path, student: str, assignment: str, notebook: str) -> Path:
+    return out / "feedback" / student / assignment / f"{notebook}.html"
+
+
+def write_autograded(restored: Any, cells: dict, sub: Submission, out: Path) -> None:
+    """The executed notebook, for the instructor only (it contains the hidden tests)."""
+    nb = copy.deepcopy(restored)
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            result = cells.get(index)
+            cell.outputs = [nbformat.from_dict(o) for o in result.outputs] if result else []
+            cell.execution_count = None
+    path = out / "autograded" / sub.student / sub.assignment / f"{sub.notebook}.ipynb"
+    atomic_write_text(path, nbformat.writes(nb))
+
+
+class Executor:
+    """A pool running :func:`grade_job`: local processes or a Dask cluster."""
+
+    def __init__(self, options: GradeOptions) -> None:
+        self.options = options
+        self._pool: Any = None
+        self._client: Any = None
+        self._cluster: Any = None
+        workers = options.workers or os.cpu_count() or 1
+        if options.executor == "dask":
+            from distributed import Client, LocalCluster
+
+            if options.scheduler:
+                self._client = Client(options.scheduler)
+            else:
+                self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                             dashboard_address=None)
+                self._client = Client(self._cluster)
+        else:
+            import multiprocessing
+
+            self._pool = ProcessPoolExecutor(max_workers=workers,
+                                             mp_context=multiprocessing.get_context("spawn"))
+
+    def submit(self, job: dict) -> Any:
+        if self._client is not None:
+            return self._client.submit(grade_job, job, pure=False, key=f"grade-{job['key']}-{time.time_ns()}")
+        return self._pool.submit(grade_job, job)
+
+    def completed(self, futures: Iterable[Any]) -> Iterable[Any]:
+        if self._client is not None:
+            from distributed import as_completed as dask_completed
+
+            return dask_completed(list(futures))
+        return as_completed(list(futures))
+
+    @staticmethod
+    def result(future: Any) -> dict:
+        return future.result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._client is not None:
+            self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+
+def grade_submissions(submitted: Path, course: Course, options: GradeOptions,
+                      log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> GradeRun:
+    """Grade every submission under ``submitted``; write OUT/grades.csv, feedback and the gradebook."""
+    start = time.monotonic()
+    require_sandbox(options.settings.unsafe)
+    options.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="autograder-archive-") as unpacked:
+        folder = submitted
+        if submitted.is_file() and submitted.suffix.lower() == ".zip":
+            folder = extract_archive(submitted, Path(unpacked))
+        subs = discover(folder, course, options.assignment)
+        if not subs:
+            log(f"No submissions found in {submitted} (expected STUDENT/ASSIGNMENT/NOTEBOOK.ipynb).")
+        assignments: dict[str, Assignment] = {}
+        for name in sorted({s.assignment for s in subs if s.known_assignment}):
+            log(f"Preparing {name}: recording it in the gradebook and running the solution for reference records...")
+            assignments[name] = prepare_assignment(course, name, options)
+        unknown = sorted({s.assignment for s in subs if not s.known_assignment})
+        for name in unknown:
+            log(f"Warning: submissions for {name!r}, which is not an assignment in {course.source_dir}.")
+        return _run_batch(subs, assignments, options, log, start)
+
+
+def _run_batch(subs: list[Submission], assignments: dict[str, Assignment], options: GradeOptions,
+               log: Callable[[str], None], start: float) -> GradeRun:
+    grades: list[NotebookGrade] = []
+    errors: list[str] = []
+    bar = _progress(len(subs), options.progress)
+    executor = None
+    futures: dict[Any, Pending] = {}
+    with GradebookWriter(options.gradebook_url) as gradebook:
+        def done(grade: NotebookGrade, pending: Pending) -> None:
+            if grade.status in ("invalid", "missing"):
+                write_feedback(grade, pending.master, None, None, None, options.out)
+            gradebook.record(grade)
+            grades.append(grade)
+            if grade.status == "error":
+                errors.append(f"{pending.submission.key}: {grade.detail}")
+            bar.update(1)
+
+        try:
+            for sub in subs:
+                assignment = assignments.get(sub.assignment)
+                try:
+                    pending = prepare_submission(sub, assignment, options)
+                except Exception as exc:  # the parent's own failure on this one file
+                    pending = Pending(sub, None, grade=NotebookGrade(
+                        student=sub.student, assignment=sub.assignment, notebook=sub.notebook,
+                        status="error", flags=["grader_error"], detail=f"{type(exc).__name__}: {exc}"))
+                if pending.grade is not None:
+                    done(pending.grade, pending)
+                    continue
+                if executor is None:
+                    executor = Executor(options)
+                job = make_job(pending, assignment.references[sub.notebook], options)
+                futures[executor.submit(job)] = pending
+            if executor is not None:
+                for future in executor.completed(futures):
+                    pending = futures[future]
+                    try:
+                        result = executor.result(future)
+                    except Exception as exc:  # a worker process died: the grader's failure
+                        result = {"key": pending.submission.key, "error": f"worker failed: {exc}"}
+                    done(finish(pending, result, options), pending)
+        finally:
+            if executor is not None:
+                executor.close()
+            bar.close()
+    rows = assignment_rows(grades)
+    write_grades_csv(options.out / "grades.csv", rows)
+    return GradeRun(rows, grades, time.monotonic() - start, errors)
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    if not enabled or total == 0:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="notebook", desc="grading", file=sys.stderr)
+
+
+def summary_text(run: GradeRun, out: Path) -> str:
+    """The end-of-run summary: counts, scores, flags and where everything is."""
+    rows = run.rows
+    statuses = Counter(r.status for r in rows)
+    flags = Counter(f for r in rows for f in r.flags)
+    lines = [f"Graded {len(rows)} submission(s) in {run.seconds:.1f} s: "
+             + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))]
+    graded = [r for r in rows if r.status == "graded"]
+    if graded:
+        mean = sum(r.score for r in graded) / len(graded)
+        lines.append(f"Mean score of graded submissions: {mean:.2f}")
+    if flags:
+        lines.append("Flags to look at: " + ", ".join(f"{f} ({n})" for f, n in sorted(flags.items())))
+        for r in rows:
+            if r.flags:
+                lines.append(f"  {r.student_id}/{r.assignment}: {', '.join(r.flags)}")
+    for err in run.grader_errors:
+        lines.append(f"Grader error: {err}")
+    lines.append(f"Grades:   {out / 'grades.csv'}")
+    lines.append(f"Feedback: {out / 'feedback'}/STUDENT/ASSIGNMENT/NOTEBOOK.html")
+    return "\n".join(lines)
+
+
+def grade_table(rows: list[AssignmentRow]) -> str:
+    """A plain-text table of the rows (the demo prints it)."""
+    header = ("student", "assignment", "score", "status", "flags")
+    body = [(r.student_id, r.assignment, f"{r.score:g} / {r.max_score:g}", r.status, ",".join(r.flags))
+            for r in rows]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join([fmt.format(*header), fmt.format(*("-" * w for w in widths))]
+                     + [fmt.format(*row) for row in body])
+
+
+def options_from_args(args: Any) -> GradeOptions:
+    timeout = float(args.timeout) if args.timeout else DEFAULT_TIMEOUT
+    deadline = float(args.deadline) if getattr(args, "deadline", None) else min(8 * timeout, 1200.0)
+    memory = int(args.memory) if args.memory else DEFAULT_MEMORY_MB
+    cores = os.cpu_count() or 1
+    limits = Limits(memory_mb=memory, cpu_seconds=int(deadline * cores + 60))
+    settings = RunSettings(timeout=timeout, deadline=deadline, unsafe=bool(args.unsafe), limits=limits)
+    return GradeOptions(out=Path(args.out).resolve(), assignment=args.assignment,
+                        workers=int(args.workers or 0), settings=settings, executor=args.executor,
+                        scheduler=args.scheduler, db_url=args.db,
+                        progress=sys.stderr.isatty() and not getattr(args, "no_progress", False))
+
+
+def run_grade_command(args: Any, course: Course) -> int:
+    """``autograder grade``: returns the exit code (0 when every submission has its row)."""
+    options = options_from_args(args)
+    if options.executor == "dask" and options.workers < 0:
+        print("--workers must be positive.", file=sys.stderr)
+        return 2
+    if options.settings.unsafe:
+        print("Warning: --unsafe: student code runs WITHOUT a sandbox, with your rights.", file=sys.stderr)
+    try:
+        run = grade_submissions(Path(args.submitted), course, options)
+    except SandboxUnavailable as exc:
+        print(exc, file=sys.stderr)
+        return 3
+    except (SubmissionLayoutError, SolutionFailsError, ReleaseError) as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(summary_text(run, options.out))
+    return 0 if run.ok else 1

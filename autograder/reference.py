@@ -1,0 +1,85 @@
+"""Reference records: what the instructor's solution exports for every check.
+
+The source notebook runs through the very same sandboxed runner as the
+submissions; the records of each test cell become the reference that
+``dlbricks.check.rejudge`` compares students' values with. The result is cached
+by a hash of everything it depends on (the source notebook, the runner, the
+installed ``dlbricks`` code, the Python and numpy versions).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+from pathlib import Path
+
+from .master import MasterNotebook, master_cells
+from .notebook_io import atomic_write_text
+from .sandbox import RUNNER, RunSettings
+from .steps.execute import execute_plan
+from .steps.judge import Reference, reference_from_report
+from .steps.plan import execution_plan
+
+CACHE_ENV = "AUTOGRADER_CACHE_DIR"
+
+
+class SolutionFailsError(RuntimeError):
+    """The instructor's solution does not pass its own tests in the sandbox."""
+
+
+def cache_dir() -> Path:
+    """Where reference records are kept between runs."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "dlbricks-autograder"
+
+
+def _library_digest() -> str:
+    import dlbricks
+    import numpy
+
+    h = hashlib.sha256()
+    root = Path(dlbricks.__path__[0])
+    for path in sorted(root.rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode())
+        h.update(path.read_bytes())
+    h.update(RUNNER.read_bytes())
+    h.update(f"{platform.python_version()} numpy {numpy.__version__}".encode())
+    return h.hexdigest()
+
+
+def reference_key(source: Path) -> str:
+    h = hashlib.sha256(source.read_bytes())
+    h.update(_library_digest().encode())
+    return h.hexdigest()[:32]
+
+
+def compute_reference(source: Path, master: MasterNotebook, settings: RunSettings) -> Reference:
+    """Run the source notebook in the sandbox and collect its records per test cell."""
+    nb = master_cells(source)
+    plan = execution_plan(nb, master)
+    report = execute_plan(plan, settings)
+    if not report.started:
+        raise SolutionFailsError(f"the sandbox could not start a kernel for {source}: {report.message}")
+    reference, problems = reference_from_report(report, plan)
+    if problems:
+        raise SolutionFailsError(
+            f"The solution notebook {source} does not pass its own tests in the sandbox:\n  - "
+            + "\n  - ".join(problems)
+            + "\nFix the source notebook, or give it more room (--timeout, --memory).")
+    return reference
+
+
+def load_or_compute_reference(source: Path, master: MasterNotebook, settings: RunSettings) -> Reference:
+    """The cached reference for ``source``, computed (and cached) when missing."""
+    path = cache_dir() / f"{master.assignment}-{master.name}-{reference_key(source)}.json"
+    if path.is_file():
+        try:
+            return json.loads(path.read_text())
+        except ValueError:
+            pass  # a damaged cache entry is recomputed
+    reference = compute_reference(source, master, settings)
+    atomic_write_text(path, json.dumps(reference, sort_keys=True))
+    return reference

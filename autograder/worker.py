@@ -1,0 +1,55 @@
+"""The per-submission function: the same on a local process pool and on Dask workers.
+
+A job is plain data prepared by the parent (the restored notebook's execution
+plan, the master's tests and the reference records); the result is plain data
+too (what the sandbox reported and the judgement). Nothing here touches the
+gradebook or the output folder: one parent process writes those.
+"""
+from __future__ import annotations
+
+import time
+import traceback
+from typing import Any
+
+from .master import MasterNotebook
+from .sandbox import Limits, RunSettings
+from .steps.execute import execute_plan, report_to_dict
+from .steps.judge import judge, judgement_to_dict
+
+
+def settings_to_dict(settings: RunSettings) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(settings)
+
+
+def settings_from_dict(data: dict[str, Any]) -> RunSettings:
+    limits = Limits(**data["limits"])
+    return RunSettings(timeout=data["timeout"], deadline=data["deadline"],
+                       startup_timeout=data["startup_timeout"], unsafe=data["unsafe"], limits=limits)
+
+
+def grade_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Execute one restored submission in a fresh sandbox and judge it.
+
+    Parameters
+    ----------
+    job : {"key": str, "plan": [...], "master": MasterNotebook.to_dict(),
+           "reference": {...}, "settings": settings_to_dict(...)}
+
+    Returns
+    -------
+    {"key", "report": report_to_dict(...), "judgement": judgement_to_dict(...),
+     "seconds": float} or {"key", "error": str} when the grader itself failed.
+    """
+    start = time.monotonic()
+    try:
+        settings = settings_from_dict(job["settings"])
+        master = MasterNotebook.from_dict(job["master"])
+        report = execute_plan(job["plan"], settings)
+        judgement = judge(report, job["plan"], master, job["reference"])
+        return {"key": job["key"], "report": report_to_dict(report),
+                "judgement": judgement_to_dict(judgement), "seconds": time.monotonic() - start}
+    except Exception as exc:  # reported as this submission's grader error; the batch goes on
+        return {"key": job["key"], "error": f"{type(exc).__name__}: {exc}",
+                "traceback": traceback.format_exc(limit=6), "seconds": time.monotonic() - start}
