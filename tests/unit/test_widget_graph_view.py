@@ -227,3 +227,35 @@ def test_symbolic_graph_without_values_explains_itself():
 def test_non_tensor_output_is_refused_with_a_sentence():
     with pytest.raises(TypeError, match="dlbricks.graph.Tensor"):
         GraphView(3.0)
+
+
+def test_an_edge_that_skips_a_level_does_not_run_behind_a_box():
+    t = {n: G.Tensor(v, requires_grad=True, name=n) for n, v in dict(a=2.0, x=3.0, b=-1.0).items()}
+    q = t["a"] * t["x"] + t["b"]
+    z = q * q + q            # q -> z skips the level of q*q, which sits at q's height
+    view = GraphView(z)
+    boxes = [(float(r.get("x")), float(r.get("y")), float(r.get("width")), float(r.get("height")))
+             for g in _nodes(view) for r in g.iter(f"{SVG}rect")]
+    for edge in _groups(view.svg, "edge"):
+        path = next(edge.iter(f"{SVG}path")).get("d")
+        for (xa, ya), (xb, yb) in _straight_stretches(path):
+            for bx, by, bw, bh in boxes:  # a straight stretch must not cross any box
+                inside_x = min(xa, xb) < bx + bw - 1 and max(xa, xb) > bx + 1
+                assert not (inside_x and by < ya < by + bh), (path, (bx, by))
+
+
+def _straight_stretches(path: str) -> list[tuple[tuple[float, float], tuple[float, float]]]:
+    """The horizontal "L" segments of an SVG path made of M, C and L commands."""
+    tokens = path.replace("M", " M ").replace("C", " C ").replace("L", " L ").split()
+    point, command, pending, stretches = None, None, [], []
+    for tok in tokens:
+        if tok in ("M", "C", "L"):
+            command, pending = tok, []
+            continue
+        xy = tuple(map(float, tok.split(",")))
+        pending.append(xy)
+        if command == "L" and point is not None and point[1] == xy[1]:
+            stretches.append((point, xy))
+        if command in ("M", "L") or len(pending) == 3:
+            point = xy
+    return stretches

@@ -467,12 +467,43 @@ class GraphView:
         k = len(self.parents[i])
         return x, y + BOX_H * (slot + 1) / (k + 1)
 
-    def _draw_edge(self, p: int, i: int, slot: int, child_computed: bool, child_visited: bool) -> str:
+    def _free_lane(self, level: int, y: float) -> float:
+        """A height near ``y`` where an edge can cross column ``level`` without hiding behind a box."""
+        boxes = [self._positions[j][1] for j, lvl in enumerate(self.levels) if lvl == level]
+        for top in boxes:
+            if top - 6 <= y <= top + BOX_H + 6:
+                above, below = top - ROW_GAP / 2, top + BOX_H + ROW_GAP / 2
+                return above if abs(y - above) <= abs(y - below) else below
+        return y
+
+    def _edge_path(self, p: int, i: int, slot: int) -> tuple[str, tuple[float, float], float]:
+        """SVG path of edge p -> i: curves in the gaps, straight through the columns it crosses.
+
+        Returns the path, the child's port and where the final straight stretch (the label's
+        place) starts.
+        """
         x0, y0 = self._port(p, None)
         x1, y1 = self._port(i, slot)
-        xm = x1 - 0.72 * COL_GAP  # the last stretch is straight, so the label sits by its child
-        bend = max(20.0, (xm - x0) / 2)
-        path = f"M{x0:g},{y0:g} C{x0 + bend:g},{y0:g} {xm - bend:g},{y1:g} {xm:g},{y1:g} L{x1 - 1:g},{y1:g}"
+        xm = x1 - 0.72 * COL_GAP
+        points = [(x0, y0)]
+        lp, li = self.levels[p], self.levels[i]
+        for lvl in range(lp + 1, li):
+            left = MARGIN + lvl * COL_W
+            lane = self._free_lane(lvl, y0 + (y1 - y0) * (lvl - lp) / (li - lp))
+            points += [(left - 6, lane), (left + BOX_W + 6, lane)]
+        points.append((xm, y1))
+        d = [f"M{x0:g},{y0:g}"]
+        for k, ((xa, ya), (xb, yb)) in enumerate(zip(points, points[1:])):
+            if k % 2:  # across a column, in its free lane
+                d.append(f"L{xb:g},{yb:g}")
+            else:      # in a gap between columns
+                bend = (xb - xa) / 2
+                d.append(f"C{xa + bend:g},{ya:g} {xb - bend:g},{yb:g} {xb:g},{yb:g}")
+        d.append(f"L{x1 - 1:g},{y1:g}")
+        return " ".join(d), (x1, y1), xm
+
+    def _draw_edge(self, p: int, i: int, slot: int, child_computed: bool, child_visited: bool) -> str:
+        path, (x1, y1), xm = self._edge_path(p, i, slot)
         local = self.local_derivatives(i)[slot] if child_computed else None
         sent = self._edge_gradients(i)[slot] if child_visited else None
         attrs = f'class="edge" data-from="{p}" data-to="{i}" data-slot="{slot}"'
@@ -526,7 +557,7 @@ class GraphView:
             kind = node.op if node.op != "const" or not node.requires_grad else "leaf"
         else:
             sym = SYMBOLS.get(node.op, node.op)
-            title = f"{node.name} = {sym}" if node.name else sym
+            title = f"{node.name} = {node.op}" if node.name else sym
             kind = ""
         tip = f"#{i} {self._label(i)} (level {self.levels[i]})"
         fill = "#fff8e1" if i == self.current else "#ffffff"
