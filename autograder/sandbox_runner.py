@@ -506,7 +506,7 @@ def run(request: dict) -> None:
                 cell_status = "deadline"
             emit({"event": "cell", "index": cell["index"], "status": cell_status,
                   "segments": segments_out, "outputs": outputs.finish(),
-                  "truncated": outputs.truncated or kernel.lost_messages,
+                  "truncated": outputs.truncated or (kernel.lost_messages and cell_status != "died"),
                   "seconds": round(time.monotonic() - cell_start, 3)})
             kernel.lost_messages = False
             if cell_status == "died":

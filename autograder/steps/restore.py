@@ -60,6 +60,20 @@ class RestoreMissingTestCells(NbGraderPreprocessor):
         return nb, resources
 
 
+class DropEmptyNbgraderMetadata(NbGraderPreprocessor):
+    """Remove the empty ``nbgrader`` metadata that DeduplicateIds leaves on duplicates.
+
+    Later steps (and nbgrader's validator) read an empty dict as a cell of an
+    outdated schema; without the key the copy is simply an ordinary cell.
+    """
+
+    def preprocess_cell(self, cell: NotebookNode, resources: ResourcesDict,
+                        index: int) -> tuple[NotebookNode, ResourcesDict]:
+        if "nbgrader" in cell.metadata and not cell.metadata["nbgrader"]:
+            del cell.metadata["nbgrader"]
+        return cell, resources
+
+
 def _insert_at(nb: NotebookNode, earlier: list[str]) -> int:
     positions = {c.metadata.get("nbgrader", {}).get("grade_id"): i for i, c in enumerate(nb.cells)}
     for name in reversed(earlier):
@@ -106,7 +120,7 @@ def restore_from_master(nb: Any, master: MasterNotebook, db_url: str) -> Restora
                              "notebook": master.name, "student": ""}
     resources["master_order"] = list(master.order)
     collector = _Collect()
-    steps = [ClearOutput(), DeduplicateIds(), OverwriteKernelspec(), OverwriteCells(),
+    steps = [ClearOutput(), DeduplicateIds(), DropEmptyNbgraderMetadata(), OverwriteKernelspec(), OverwriteCells(),
              RestoreMissingTestCells(), CheckCellMetadata()]
     for step in steps:
         step.log.addHandler(collector)
