@@ -298,7 +298,9 @@ class Tensor:
     def __repr__(self) -> str:
         label = f"{self.name!r}, " if self.name else ""
         if self.value is None:
-            return f"Tensor({label}op={self.op}, shape={self.shape}, not computed yet)"
+            shape = "?" if self.shape_hint is None else "(" + ", ".join(
+                "None" if n is None else str(n) for n in self.shape_hint) + ")"
+            return f"Tensor({label}op={self.op}, shape={shape}, not computed yet: run it in a Session)"
         body = np.array2string(self.value, precision=4, threshold=20)
         extra = ", requires_grad=True" if self.requires_grad else ""
         return f"Tensor({label}{body}{extra})"
