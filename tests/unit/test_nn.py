@@ -364,3 +364,42 @@ def test_initialisers_statistics_and_seeding():
     assert nn.Dense(5, 4, init="he_normal", seed=0).params["W"].shape == (5, 4)
     with pytest.raises(ValueError, match="glorot_uniform"):
         nn.Dense(2, 2, init="xavier")
+
+
+@pytest.mark.tf
+def test_layers_match_keras_and_tensorflow():
+    import os
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    tf = pytest.importorskip("tensorflow")
+    keras = pytest.importorskip("keras")
+    rng = np.random.default_rng(0)
+
+    x = rng.normal(size=(2, 7, 8, 3)).astype(np.float32)
+    for kernel, strides, padding in [((3, 3), (2, 2), "same"), ((2, 3), (1, 2), "valid"), ((4, 4), (3, 3), "same")]:
+        w = rng.normal(size=(*kernel, 3, 5)).astype(np.float32)
+        expected = tf.nn.conv2d(x, w, [1, *strides, 1], padding.upper()).numpy()
+        np.testing.assert_allclose(nn.conv2d(x, w, strides, padding), expected, rtol=1e-4, atol=1e-5)
+        pooled = tf.nn.max_pool2d(x, kernel, strides, padding.upper()).numpy()
+        np.testing.assert_array_equal(nn.MaxPool2D(kernel, strides, padding).forward(x), pooled)
+
+    # BatchNorm: training output, running statistics after one step, evaluation output
+    ours = nn.BatchNorm(3)
+    theirs = keras.layers.BatchNormalization()
+    theirs.build(x.shape)
+    gamma, beta = rng.uniform(0.5, 2, size=3).astype(np.float32), rng.normal(size=3).astype(np.float32)
+    ours.params["gamma"][:], ours.params["beta"][:] = gamma, beta
+    theirs.gamma.assign(gamma)
+    theirs.beta.assign(beta)
+    np.testing.assert_allclose(ours.forward(x, training=True), theirs(x, training=True).numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(ours.running_mean, theirs.moving_mean.numpy(), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(ours.running_var, theirs.moving_variance.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(ours.forward(x), theirs(x, training=False).numpy(), rtol=1e-4, atol=1e-5)
+
+    # Dense: same kernel layout, so the same weights give the same outputs
+    dense = nn.Dense(4, 3, seed=0)
+    k_dense = keras.layers.Dense(3)
+    k_dense.build((None, 4))
+    k_dense.set_weights([dense.params["W"], dense.params["b"]])
+    xd = rng.normal(size=(5, 4)).astype(np.float32)
+    np.testing.assert_allclose(dense.forward(xd), k_dense(xd).numpy(), rtol=1e-5, atol=1e-6)

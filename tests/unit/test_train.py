@@ -150,6 +150,7 @@ def test_progress_bar_draws_and_is_silent_when_disabled():
     assert quiet.getvalue() == ""
 
 
+@pytest.mark.slow
 def test_numpy_mlp_reaches_90_percent_on_mnist():
     from dlbricks.data import load_mnist
     # offline: the shipped 4,000/1,000 sample (or the same-sized subset of a local Keras copy)
