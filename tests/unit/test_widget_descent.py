@@ -102,7 +102,9 @@ def test_descent_explorer_builds_and_draws_the_path():
     assert _markers_in(view.svg, "descent-path") == 21
     assert _data(view.html, "regime") == "converges"
     assert view.svg in view.html
-    assert "widget" in type(view.widget).__module__ or hasattr(view.widget, "children")
+    bundle = view._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert view.lr_slider in view.widget.children[0].children
 
 
 def test_learning_rate_slider_changes_the_regime():
