@@ -13,8 +13,8 @@ export PYTHONDONTWRITEBYTECODE = 1
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
-	@# the autograder's sandbox is bubblewrap (Debian package); install it when we can
-	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null; } || echo "note: install bubblewrap (apt-get install bubblewrap) for sandboxed grading"
+	@# system packages: bubblewrap (the autograder's sandbox), chromium (browser tests)
+	@command -v bwrap >/dev/null && command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq bubblewrap chromium >/dev/null; } || echo "note: install bubblewrap and chromium (apt-get install bubblewrap chromium) for sandboxed grading and browser tests"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[all]"
