@@ -27,6 +27,8 @@ class Segment:
 class TestCell:
     """An autograded test cell of the master notebook."""
 
+    __test__ = False  # not a pytest test class
+
     grade_id: str
     points: float
     segments: tuple[Segment, ...]
@@ -104,7 +106,9 @@ def split_hidden(code: str) -> list[Segment]:
             continue
         current.append(line)
     _flush(segments, current, hidden)
-    if len(segments) > 1 and not all(_compiles(s.code) for s in segments):
+    indented_marker = any(ln[:1].isspace() and ln.strip().lstrip("#").strip() in (BEGIN_HIDDEN, END_HIDDEN)
+                          for ln in code.splitlines())
+    if len(segments) > 1 and (indented_marker or not all(_compiles(s.code) for s in segments)):
         whole = "\n".join(ln for ln in code.splitlines()
                           if ln.strip().lstrip("#").strip() not in (BEGIN_HIDDEN, END_HIDDEN))
         return [Segment(whole, True)]

@@ -1,0 +1,102 @@
+"""Unit tests: judging test cells outside the kernel from check records."""
+from __future__ import annotations
+
+from dlbricks.check import encode_value
+
+from autograder.steps.execute import CellResult, SegmentResult
+from autograder.steps.judge import judge_test, reference_from_report
+
+import numpy as np
+
+
+def rec(label: str, actual, passed: bool = True, check: str = "close") -> dict:
+    return {"check": check, "label": label, "actual": encode_value(actual), "passed": passed,
+            "params": {"rtol": 1e-5, "atol": 1e-8, "expected_shape": list(np.shape(actual))}}
+
+
+REFERENCE = [
+    {"hidden": False, "records": [rec("visible", np.array([1.0, 2.0]))]},
+    {"hidden": True, "records": [rec("hidden a", 3.0), rec("hidden b", np.array([0.5]))]},
+]
+
+
+def cell(status: str, *segments: tuple[str, list, dict | None]) -> CellResult:
+    segs = [SegmentResult(hidden=i > 0, test=True, status=s, error=e, records=r)
+            for i, (s, r, e) in enumerate(segments)]
+    return CellResult(index=4, status=status, segments=segs, outputs=[], truncated=False, seconds=0.1)
+
+
+def test_matching_records_and_clean_run_earn_the_points():
+    c = cell("ok", ("ok", [rec("visible", np.array([1.0, 2.0]))], None),
+             ("ok", [rec("hidden a", 3.0), rec("hidden b", np.array([0.5]))], None))
+    t = judge_test("t", 2.0, REFERENCE, c)
+    assert (t.status, t.points, t.tampering) == ("passed", 2.0, False)
+    assert t.summary() == "All checks passed, including 2 hidden tests."
+
+
+def test_visible_pass_hidden_fail_is_said_as_such():
+    err = {"ename": "AssertionError", "evalue": "hidden a: values differ"}
+    c = cell("error", ("ok", [rec("visible", np.array([1.0, 2.0]))], None),
+             ("error", [rec("hidden a", 4.0, passed=False)], err))
+    t = judge_test("t", 2.0, REFERENCE, c)
+    assert (t.status, t.points, t.tampering) == ("failed", 0.0, False)
+    assert t.summary() == "Visible checks passed, 2 hidden tests failed."
+    assert [c.passed for c in t.checks] == [True, False, False]
+    assert t.checks[2].message.startswith("not reached")
+    assert "AssertionError" in t.error
+
+
+def test_kernel_says_pass_but_values_are_wrong_is_tampering():
+    # A monkeypatched check passed in the kernel; the exported value is wrong.
+    c = cell("ok", ("ok", [rec("visible", np.array([9.0, 9.0]), passed=True)], None),
+             ("ok", [rec("hidden a", 3.0), rec("hidden b", np.array([0.5]))], None))
+    t = judge_test("t", 2.0, REFERENCE, c)
+    assert (t.status, t.points, t.tampering) == ("failed", 0.0, True)
+    assert "exported" in t.summary()
+
+
+def test_missing_records_with_a_clean_run_is_tampering():
+    c = cell("ok", ("ok", [], None), ("ok", [], None))
+    t = judge_test("t", 2.0, REFERENCE, c)
+    assert t.tampering and t.points == 0.0
+
+
+def test_extra_or_garbled_records_do_not_pass():
+    c = cell("ok", ("ok", [rec("visible", np.array([1.0, 2.0])), rec("visible", np.array([1.0, 2.0]))], None),
+             ("ok", [{"garbled": True}, rec("hidden b", np.array([0.5]))], None))
+    t = judge_test("t", 2.0, REFERENCE, c)
+    assert t.points == 0.0 and t.tampering
+
+
+def test_student_claimed_params_and_passed_are_ignored():
+    forged = rec("visible", np.array([1.5, 2.5]), passed=True)
+    forged["params"] = {"rtol": 10.0, "atol": 10.0}
+    c = cell("ok", ("ok", [forged], None),
+             ("ok", [rec("hidden a", 3.0), rec("hidden b", np.array([0.5]))], None))
+    assert judge_test("t", 2.0, REFERENCE, c).points == 0.0
+
+
+def test_cell_that_never_ran_earns_nothing_and_is_not_tampering():
+    t = judge_test("t", 2.0, REFERENCE, None)
+    assert (t.status, t.points, t.tampering) == ("not_run", 0.0, False)
+
+
+def test_without_reference_records_the_kernel_decides():
+    assert judge_test("t", 1.0, [{"hidden": False, "records": []}],
+                      cell("ok", ("ok", [], None))).points == 1.0
+    assert judge_test("t", 1.0, [{"hidden": False, "records": []}],
+                      cell("error", ("error", [], {"ename": "AssertionError", "evalue": ""}))).points == 0.0
+
+
+def test_reference_from_report_reports_a_failing_solution():
+    from autograder.steps.execute import ExecutionReport
+
+    good = cell("ok", ("ok", [rec("visible", 1.0)], None))
+    bad = cell("error", ("error", [rec("x", 2.0, passed=False)], {"ename": "AssertionError", "evalue": "no"}))
+    bad.index = 7
+    report = ExecutionReport({4: good, 7: bad}, "completed", True)
+    plan = [{"index": 4, "grade_id": "a", "segments": []}, {"index": 7, "grade_id": "b", "segments": []},
+            {"index": 9, "grade_id": None, "segments": []}]
+    reference, problems = reference_from_report(report, plan)
+    assert set(reference) == {"a", "b"}
+    assert any("test cell b fails on the solution" in p for p in problems)

@@ -1,0 +1,78 @@
+"""The sandbox: what it binds, what it refuses, and its time and memory limits."""
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+from autograder import sandbox
+from autograder.cli import main
+from autograder.sandbox import Limits, RunSettings, bwrap_command, clean_kernel_env
+from autograder.steps.execute import execute_plan
+
+from .conftest import FIXTURE_COURSE
+
+
+def _seg(code: str) -> list[dict]:
+    return [{"code": code, "hidden": False, "test": False}]
+
+
+def test_bwrap_command_isolates_and_binds_only_what_python_needs():
+    cmd = bwrap_command(RunSettings())
+    joined = " ".join(cmd)
+    for flag in ("--unshare-net", "--unshare-pid", "--die-with-parent", "--clearenv", "--new-session"):
+        assert flag in cmd
+    binds = {cmd[i + 2] for i, a in enumerate(cmd) if a in ("--ro-bind", "--bind", "--ro-bind-try")}
+    assert sys.prefix in binds
+    assert not any(b.endswith("/source") or b == str(FIXTURE_COURSE) for b in binds)
+    assert "--bind " not in joined  # nothing of the host is writable
+    assert os.path.expanduser("~") not in binds and "/" not in binds
+
+
+def test_kernel_environment_is_explicit():
+    env = clean_kernel_env()
+    assert env["DLBRICKS_QUICK"] == "1" and env["TF_CPP_MIN_LOG_LEVEL"] == "3"
+    assert env["MPLBACKEND"] == "Agg" and env["HOME"] == sandbox.WORKDIR
+    assert not set(env) & {"PYTHONPATH", "VIRTUAL_ENV", "AWS_SECRET_ACCESS_KEY", "USER"}
+
+
+def test_grading_refuses_to_run_without_a_sandbox(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(sandbox, "sandbox_problem", lambda: "bubblewrap (the `bwrap` command) is not installed")
+    (tmp_path / "sub" / "ann").mkdir(parents=True)
+    code = main(["--course-dir", str(FIXTURE_COURSE), "grade", str(tmp_path / "sub"), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 3 and "--unsafe" in err and "bubblewrap" in err
+    assert not (tmp_path / "o" / "grades.csv").exists()
+
+
+@pytest.mark.slow
+def test_per_cell_timeout_then_whole_notebook_deadline():
+    plan = [{"index": i, "grade_id": None, "segments": _seg(code)} for i, code in enumerate([
+        "import time\nwhile True:\n    time.sleep(0.05)",  # interrupted at the cell timeout, notebook goes on
+        "x = 1",
+        "import time\ntime.sleep(30)",  # runs into the notebook deadline
+        "y = 2"])]
+    report = execute_plan(plan, RunSettings(timeout=3, deadline=8))
+    assert report.cells[0].status == "timeout" and report.cells[1].status == "ok"
+    assert report.cells[2].status in ("deadline", "timeout") and 3 not in report.cells
+    assert "timeout" in report.flags
+
+
+@pytest.mark.slow
+def test_memory_limit_counts_heap_not_address_space():
+    plan = [{"index": 0, "grade_id": None, "segments": _seg(
+        "import numpy as np\nbig = np.ones(400 * 2**20 // 8)  # 400 MB: more than the limit")},
+            {"index": 1, "grade_id": None, "segments": _seg(
+        "import mmap\nm = mmap.mmap(-1, 2 * 2**30, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, prot=mmap.PROT_READ)\n"
+        "print('reserved address space is fine')")}]
+    report = execute_plan(plan, RunSettings(timeout=20, deadline=60, limits=Limits(memory_mb=300)))
+    assert report.cells[0].status == "error" and "memory_limit" in report.flags
+    assert report.cells[1].status == "ok"
+
+
+@pytest.mark.slow
+def test_unsafe_mode_runs_the_same_runner_without_bubblewrap():
+    plan = [{"index": 0, "grade_id": None, "segments": _seg("import os\nprint(os.environ['DLBRICKS_QUICK'])")}]
+    report = execute_plan(plan, RunSettings(timeout=20, deadline=60, unsafe=True))
+    assert report.cells[0].status == "ok" and report.cells[0].outputs[0]["text"].strip() == "1"
