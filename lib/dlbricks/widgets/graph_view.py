@@ -139,15 +139,13 @@ class GraphView:
             raise ValueError(f"GraphView draws computations; {output.op!r} nodes are Session "
                              "instructions. Draw the loss tensor instead.")
         self.output = output
-        self.nodes = graph.topological_order(output)
-        self._index = {id(n): i for i, n in enumerate(self.nodes)}
-        levels = graph.parallel_levels(output)
-        self.levels = [levels[n] for n in self.nodes]
-        self.parents = [tuple(self._index[id(p)] for p in n.parents) for n in self.nodes]
+        views = graph.walk(output)  # topological order, with parent indices and levels
+        self.nodes = [v.node for v in views]
+        self.levels = [v.level for v in views]
+        self.parents = [v.parents for v in views]
         self._positions = self._layout()
         self.inputs = self._choose_inputs(inputs)
         self.position: int | None = None
-        self._note = ""
         self._build_controls(title)
         self._refresh()
 
@@ -189,8 +187,7 @@ class GraphView:
     # -- actions -------------------------------------------------------------------
     def step(self) -> None:
         """Advance one node: forward in topological order, then backward in reverse."""
-        if not self._values_ready():
-            self._note = ""
+        if not self._values_ready():  # nothing to walk: the status line says why
             self._refresh()
             return
         n = len(self.nodes)
@@ -316,7 +313,11 @@ class GraphView:
             self.output.backward(seed)
 
     def _edge_gradients(self, i: int) -> tuple:
-        """What node i sent to each parent in the last backward pass (by parent slot)."""
+        """What node i sent to each parent in the last backward pass (by parent slot).
+
+        The same numbers as ``graph.local_gradients(node)``, read by position: that
+        dict is keyed by parent, so for ``x * x`` it would hold one of the two edges.
+        """
         node = self.nodes[i]
         sent = node.edge_grads
         return tuple(sent) if sent is not None else (None,) * len(node.parents)
