@@ -528,15 +528,17 @@ def parallel_levels(output: Tensor) -> dict[Tensor, int]:
     return level
 
 
-def local_gradients(node: Tensor) -> dict[Tensor, np.ndarray | None]:
-    """After ``backward()``: the gradient each parent received through ``node``.
+def local_gradients(node: Tensor) -> list[tuple[Tensor, np.ndarray | None]]:
+    """After ``backward()``: ``(parent, gradient sent to it)`` for each input slot of ``node``.
 
-    This is g * (d node / d parent) for the edge parent -> node, the number a
-    widget writes on that edge.
+    The gradient on the edge parent -> node is g * (d node / d parent), the number
+    a widget writes on that edge. It is a list in slot order, not a dict, because
+    a node may use one parent twice (``x * x`` has two edges from ``x``). It shows
+    the most recent backward pass through ``node`` (``.grad`` accumulates; this
+    does not). Before any backward pass every gradient is None.
     """
-    if node.edge_grads is None:
-        return {}
-    return dict(zip(node.parents, node.edge_grads))
+    sent = node.edge_grads if node.edge_grads is not None else (None,) * len(node.parents)
+    return list(zip(node.parents, sent))
 
 
 def zero_grad(tensors: Iterable[Tensor]) -> None:

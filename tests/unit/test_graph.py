@@ -159,8 +159,11 @@ def test_topological_order_levels_and_local_gradients():
     assert levels[ax] == levels[by] == 1, "a*x and b*y are independent: same level"
     assert levels[z] == 3
     z.backward()
-    edges = G.local_gradients(ax)
-    assert np.isclose(edges[a], 2.0) and np.isclose(edges[x], 1.0)
+    (pa, ga), (px, gx) = G.local_gradients(ax)
+    assert pa is a and px is x and np.isclose(ga, 2.0) and np.isclose(gx, 1.0)
+    square = x * x
+    square.backward()
+    assert [(p is x, float(g)) for p, g in G.local_gradients(square)] == [(True, 2.0), (True, 2.0)]
     views = G.walk(z)
     assert [v.op for v in views].count("mul") == 2 and views[-1].node is z
     assert all(v.grad is not None for v in views)

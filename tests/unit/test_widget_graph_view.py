@@ -122,7 +122,9 @@ def test_edge_labels_equal_local_gradients_during_the_backward_walk():
         parent = order[int(edge.get("data-from"))]
         visited = int(edge.get("data-to")) >= n - 3
         if visited:
-            assert float(edge.get("data-grad")) == pytest.approx(float(G.local_gradients(child)[parent]))
+            sent_parent, sent = G.local_gradients(child)[int(edge.get("data-slot"))]
+            assert sent_parent is parent
+            assert float(edge.get("data-grad")) == pytest.approx(float(sent))
         else:
             assert edge.get("data-grad") is None  # the backward pass has not reached it yet
     # the local derivative of exp is exp itself; of a*x with respect to a it is x

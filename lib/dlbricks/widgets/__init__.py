@@ -17,6 +17,7 @@ _EXPORTS = {
     "DescentExplorer": "descent",
     "PenaltyExplorer": "descent",
     "GraphView": "graph_view",
+    "ConvExplorer": "conv",
 }
 
 

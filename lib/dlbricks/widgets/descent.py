@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from matplotlib.ticker import NullFormatter
 
-from .render import esc, figure_to_svg, fmt, new_figure
+from .render import View, esc, figure_to_svg, fmt, new_figure
 
 __all__ = [
     "DescentProblem", "DescentRun", "PROBLEMS", "quadratic_problem", "quartic_problem",
@@ -296,39 +296,6 @@ def penalised_minimiser(a: float, b: float, C: float | np.ndarray, penalty: str 
 # --------------------------------------------------------------------------------------
 # Widgets
 # --------------------------------------------------------------------------------------
-class _View:
-    """Shared widget plumbing: an ``ipywidgets.HTML`` holding the current drawing."""
-
-    widget: object
-    _output: object
-
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
-
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
-
-    @property
-    def html(self) -> str:
-        """The HTML currently shown (a summary and the SVG drawing)."""
-        return self._output.value
-
-    @property
-    def svg(self) -> str:
-        """The current drawing, an inline ``<svg>`` string."""
-        return self._svg
-
-
-def _to_svg(fig) -> str:
-    """The figure as inline SVG with text kept as text (half the size of glyph outlines)."""
-    import matplotlib
-
-    with matplotlib.rc_context({"svg.fonttype": "none"}):
-        return figure_to_svg(fig)
-
-
 def _two_panels(width: float, height: float, ratio: tuple[float, float] = (3.0, 2.0)):
     """A figure from :func:`render.new_figure` split into a wide left and a narrow right panel."""
     fig, left = new_figure(width, height)
@@ -338,7 +305,7 @@ def _two_panels(width: float, height: float, ratio: tuple[float, float] = (3.0, 
     return fig, left, right
 
 
-class DescentExplorer(_View):
+class DescentExplorer(View):
     """Gradient descent on a 1-D or 2-D loss, with the path of the iterates and the regime.
 
     Parameters
@@ -535,10 +502,10 @@ class DescentExplorer(_View):
         hist.set_title("loss above the minimum", fontsize=9)
         hist.grid(True, which="major", alpha=0.3)
         hist.yaxis.set_minor_formatter(NullFormatter())   # minor log labels only clutter
-        return _to_svg(fig)
+        return figure_to_svg(fig)
 
 
-class PenaltyExplorer(_View):
+class PenaltyExplorer(View):
     """``min (x - a)^2 s.t. x = b`` by a penalty of weight ``C``: squared versus linear.
 
     Parameters
@@ -682,4 +649,4 @@ class PenaltyExplorer(_View):
         side.set_ylabel("minimiser x*")
         side.set_title("where the minimum sits", fontsize=9)
         side.legend(fontsize=7, loc="lower left")
-        return _to_svg(fig)
+        return figure_to_svg(fig)

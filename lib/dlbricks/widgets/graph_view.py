@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from .. import graph
-from .render import esc, fmt, svg_document
+from .render import View, esc, fmt, svg_document
 
 __all__ = ["GraphView"]
 
@@ -93,7 +93,7 @@ def _long(value: np.ndarray | None) -> str:
     return np.array2string(np.asarray(value), precision=3, threshold=12, edgeitems=2)
 
 
-class GraphView:
+class GraphView(View):
     """Draw a ``dlbricks.graph`` graph and step through its forward and backward pass.
 
     Parameters
@@ -274,9 +274,6 @@ class GraphView:
         self.picture.value = self.html
         self.status_html.value = f'<span class="graph-status">{esc(self.status)}</span>'
 
-    def _repr_mimebundle_(self, **kwargs: Any):
-        return self.widget._repr_mimebundle_(**kwargs)
-
     # -- graph bookkeeping -----------------------------------------------------------
     def _choose_inputs(self, inputs) -> dict[str, graph.Tensor]:
         leaves = [n for n in self.nodes if not n.parents]
@@ -313,14 +310,8 @@ class GraphView:
             self.output.backward(seed)
 
     def _edge_gradients(self, i: int) -> tuple:
-        """What node i sent to each parent in the last backward pass (by parent slot).
-
-        The same numbers as ``graph.local_gradients(node)``, read by position: that
-        dict is keyed by parent, so for ``x * x`` it would hold one of the two edges.
-        """
-        node = self.nodes[i]
-        sent = node.edge_grads
-        return tuple(sent) if sent is not None else (None,) * len(node.parents)
+        """What node i sent to each parent slot in the last backward pass."""
+        return tuple(g for _, g in graph.local_gradients(self.nodes[i]))
 
     def local_derivatives(self, i: int) -> tuple[float | None, ...]:
         """d node_i / d parent for each parent slot, when both are single numbers (else None)."""

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..losses import sigmoid
-from .render import esc, figure_to_svg, fmt, new_figure
+from .render import View, esc, figure_to_svg, fmt, new_figure
 
 __all__ = ["NeuronPlayground", "HIDDEN_W", "HIDDEN_B", "PEN_AND_PAPER_X"]
 
@@ -46,7 +46,7 @@ def _signed(x: float) -> str:
     return f"- {fmt(-x)}" if x < 0 else f"+ {fmt(x)}"
 
 
-class NeuronPlayground:
+class NeuronPlayground(View):
     """Sliders for one sigmoid neuron on the two-feature banknote task.
 
     Parameters
@@ -209,10 +209,7 @@ class NeuronPlayground:
         # below the axes: inside, it would hide points in every corner
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, fontsize=8,
                   frameon=False)
-        from matplotlib import rc_context
-
-        with rc_context({"svg.fonttype": "none"}):  # real <text> elements: smaller, searchable
-            return figure_to_svg(fig)
+        return figure_to_svg(fig)
 
     def _readout_html(self) -> str:
         w, b = self.weights
@@ -255,10 +252,3 @@ class NeuronPlayground:
         """The current text readout (HTML, with data- attributes for tests)."""
         return self.readout.value
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
-
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)

@@ -11,9 +11,15 @@ from typing import Iterable
 
 
 def figure_to_svg(fig) -> str:
-    """Render a matplotlib figure (made with :func:`new_figure`) to an inline ``<svg>`` string."""
+    """Render a matplotlib figure (made with :func:`new_figure`) to an inline ``<svg>`` string.
+
+    Text stays real ``<text>`` (not glyph outlines): half the size, and searchable.
+    """
+    import matplotlib
+
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight")
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        fig.savefig(buf, format="svg", bbox_inches="tight")
     text = buf.getvalue()
     return text[text.index("<svg"):]  # drop the XML prolog: it is invalid inside HTML
 
@@ -42,3 +48,33 @@ def esc(text: object) -> str:
 def fmt(x: float, digits: int = 3) -> str:
     """A short human number: 0.5, -1.25e-06, 3."""
     return f"{float(x):.{digits}g}"
+
+
+class View:
+    """Shared widget plumbing: Jupyter shows ``self.widget`` (an ipywidgets container).
+
+    Subclasses set ``widget``, keep the drawing's ``ipywidgets.HTML`` in ``_output``
+    and the current SVG in ``_svg``; tests read ``html`` and ``svg``.
+    """
+
+    widget: object
+    _output: object
+    _svg: str
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+    @property
+    def html(self) -> str:
+        """The HTML currently shown (summary text and the SVG drawing)."""
+        return self._output.value
+
+    @property
+    def svg(self) -> str:
+        """The current drawing, an inline ``<svg>`` string."""
+        return self._svg

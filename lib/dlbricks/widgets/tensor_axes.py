@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .render import esc, fmt, svg_document
+from .render import View, esc, fmt, svg_document
 
 __all__ = [
     "reduced_shape", "sum_groups", "ProductShape", "product_shape", "GROUP_COLOURS",
@@ -139,35 +139,6 @@ def product_shape(shape_a: Sequence[int], shape_b: Sequence[int]) -> ProductShap
                         "row · column dot products do not line up and A @ B is not defined.")
 
 
-# --------------------------------------------------------------------------------------
-# Shared widget plumbing
-# --------------------------------------------------------------------------------------
-class _View:
-    """An ``ipywidgets`` container with the current drawing in an ``ipywidgets.HTML``."""
-
-    widget: object
-    _output: object
-    _svg: str
-
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
-
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
-
-    @property
-    def html(self) -> str:
-        """The HTML currently shown: the summary text and the SVG drawing."""
-        return self._output.value
-
-    @property
-    def svg(self) -> str:
-        """The current drawing, an inline ``<svg>`` string."""
-        return self._svg
-
-
 def _index_text(idx: Sequence[int]) -> str:
     return ", ".join(str(int(i)) for i in idx)
 
@@ -189,7 +160,7 @@ def _cell(x: float, y: float, fill: str, text: str, css: str, data: dict[str, ob
 # --------------------------------------------------------------------------------------
 # AxisSumExplorer
 # --------------------------------------------------------------------------------------
-class AxisSumExplorer(_View):
+class AxisSumExplorer(View):
     """Pick an axis of a small tensor and see which entries are summed, and the result's shape.
 
     Parameters
@@ -380,7 +351,7 @@ ENTRY_FILL = "#bc80bd"   # the entry C[i, j]
 PLAIN_FILL = "#f4f4f4"
 
 
-class MatmulShapeChecker(_View):
+class MatmulShapeChecker(View):
     """Shapes of ``A: (n, k)`` and ``B: (k2, m)``: is ``A @ B`` defined, and what makes ``C[i, j]``.
 
     Parameters
