@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "close", "equal", "shape", "probabilities", "at_least", "at_most", "is_true",
+    "close", "equal", "shape", "probabilities", "at_least", "at_most", "is_true", "raises",
     "returns_value", "gradient", "encode_value", "decode_value", "rejudge",
     "rejudge_details", "TooLarge", "Unrecordable", "DEFAULT_RTOL", "DEFAULT_ATOL",
     "RECORD_ENV", "MAX_RECORD_ELEMENTS",
@@ -1020,6 +1020,7 @@ _JUDGES: dict[str, Callable[[Any, Any, Mapping[str, Any]], Verdict]] = {
     "at_most": lambda a, e, p: _judge_threshold(a, p, at_least=False),
     "is_true": _judge_true,
     "returns_value": _judge_true,
+    "raises": _judge_true,
 }
 # Checks whose judge compares with the reference solution's recorded ``actual``.
 _COMPARES_WITH_REFERENCE = frozenset({"close", "equal", "gradient"})
@@ -1189,6 +1190,32 @@ def returns_value(value: Any, *, label: str = "your function", hint: str | None 
     returned = value is not None
     verdict = _PASS if returned else Verdict(False, "it returned None.\n" + _NONE_HINT)
     _finish("returns_value", _check_label(label), returned, verdict, {}, hint)
+
+
+def raises(f: Callable[..., Any], *args: Any, exception: type[BaseException] = ValueError,
+           label: str = "error handling", hint: str | None = None, **kwargs: Any) -> None:
+    """Assert that ``f(*args, **kwargs)`` raises ``exception`` with a message.
+
+    A bad input should stop with an error that says what is wrong, not return a
+    wrong answer. ``NotImplementedError`` is let through untouched, so an
+    unsolved exercise fails with its own clear error.
+    """
+    try:
+        result = f(*args, **kwargs)
+    except NotImplementedError:
+        raise
+    except exception as err:
+        if str(err).strip():
+            _finish("raises", _check_label(label), True, _PASS, {}, hint)
+            return
+        verdict = Verdict(False, f"it raised {type(err).__name__} but with an empty message: "
+                                 "say what is wrong, e.g. raise ValueError('shapes (2, 3) and (4, 5) do not fit').")
+    except Exception as err:  # noqa: BLE001 - the wrong kind of error is the finding
+        verdict = Verdict(False, f"expected {exception.__name__}, but it raised "
+                                 f"{type(err).__name__}: {err}")
+    else:
+        verdict = Verdict(False, f"expected {exception.__name__}, but it returned {_short(result)}.")
+    _finish("raises", _check_label(label), False, verdict, {}, hint)
 
 
 def gradient(f: Callable[[np.ndarray], Any], x: Any, grad: Any, *, eps: float = GRADIENT_EPS,

@@ -614,3 +614,29 @@ def test_each_hint_fires_only_on_its_own_mistake():
         assert keyword in message, (name, message)
         others = [k for n, (k, _, _) in hints.items() if n != name]
         assert not any(k in message for k in others), (name, message)
+
+
+def test_raises_passes_on_the_right_error_and_explains_the_others(tmp_path, monkeypatch):
+    import json
+
+    record = tmp_path / "records.jsonl"
+    monkeypatch.setenv(check.RECORD_ENV, str(record))
+
+    def strict(x):
+        if x < 0:
+            raise ValueError("x must be >= 0")
+        return x
+
+    check.raises(strict, -1, label="negative input")
+    with pytest.raises(AssertionError, match="expected ValueError, but it returned int 1"):
+        check.raises(strict, 1, label="positive input")
+    with pytest.raises(AssertionError, match="raised TypeError"):
+        check.raises(lambda: (_ for _ in ()).throw(TypeError("no")), label="wrong kind")
+    with pytest.raises(AssertionError, match="empty message"):
+        check.raises(lambda: (_ for _ in ()).throw(ValueError()), label="silent")
+    with pytest.raises(NotImplementedError):
+        check.raises(lambda: (_ for _ in ()).throw(NotImplementedError()), label="unsolved")
+    lines = [json.loads(l) for l in record.read_text().splitlines()]
+    assert [(r["check"], r["actual"]) for r in lines] == [("raises", True), ("raises", False),
+                                                          ("raises", False), ("raises", False)]
+    assert check.rejudge(lines[0], lines[0]) and not check.rejudge(lines[1], lines[0])
