@@ -19,6 +19,11 @@ load from other processes affects them alike (the minimum is reported too).
 The last line printed is one JSON object.
 
 Usage: ``python benchmarks/mlp_epoch.py [--repeats 5] [--samples 10000] [--threads N] [--profile]``
+
+On a busy machine (load above the number of cores) compare with ``--threads 1``:
+OpenBLAS' worker threads spin while they wait for each other, so when other
+processes hold the cores a 2-thread numpy epoch becomes 5-10x slower, while
+TensorFlow's thread pool degrades much less. Unloaded, both use every core well.
 """
 from __future__ import annotations
 
