@@ -157,6 +157,12 @@ def _ink(fill_level: float) -> str:
     return "#fff" if fill_level > 0.55 else "#000"
 
 
+def _num(v: float, digits: int) -> str:
+    """A number for a written-out product: negatives in brackets, ``0.5·(-1)``."""
+    text = fmt(v, digits)
+    return f"({text})" if text.startswith("-") else text
+
+
 # --------------------------------------------------------------------------------------
 # ConvExplorer
 # --------------------------------------------------------------------------------------
@@ -173,19 +179,22 @@ class ConvExplorer:
     stride : 1 to 4 (the same along both axes, like ``strides=[1, s, s, 1]``)
     padding : 'valid' or 'same'
     position : the output cell to show, counted row by row from 0
+    show_all : fill in every output cell from the start
 
     Public controls and state
     -------------------------
-    ``kernel_dropdown`` (values: the keys of :data:`KERNELS`, plus "custom"
-    when a custom kernel was given), ``stride_slider``, ``padding_toggle``
-    ('valid' / 'same'), ``position_slider`` (0 .. Ho*Wo - 1), ``step_button``
-    (next position, wrapping to 0). State: ``image``, ``kernel``,
-    ``kernel_name``, ``stride``, ``padding``, ``plans`` (rows, columns:
-    :class:`PaddingPlan`), ``out_shape``, ``padded`` (the zero-padded image),
-    ``output`` (the whole output map, ``dlbricks.nn.conv2d``), ``position``,
-    ``cell`` (output row, column), ``window`` (the input window of the cell),
-    ``terms`` (pairs (input value, weight)), ``value`` (the cell's value) and
-    ``formula`` (the dot product written out).
+    Controls: ``kernel_dropdown`` (values: the keys of :data:`KERNELS`, plus
+    "custom" when a custom kernel was given), ``stride_slider``,
+    ``padding_toggle`` ('valid' / 'same'), ``position_slider`` (0 .. Ho*Wo - 1),
+    ``step_button`` (next position, wrapping to 0, also :meth:`step`),
+    ``show_all_checkbox`` (fill in every output cell, not only those up to the
+    current one). State: ``image``, ``kernel``, ``kernel_name``, ``stride``,
+    ``padding``, ``plans`` (rows, columns: :class:`PaddingPlan`), ``out_shape``,
+    ``padded`` (the zero-padded image), ``output`` (the whole output map, from
+    ``dlbricks.nn.conv2d``), ``position``, ``cell`` (output row, column),
+    ``window_origin`` and ``window`` (the input window of the cell, in padded
+    coordinates), ``terms`` (pairs (input value, weight)), ``value`` (the
+    cell's value) and ``formula`` (the dot product written out).
 
     Drawing (``.svg``, inside ``.html``): padded-input cells
     ``<rect class="cell input-cell" data-row data-col data-value>`` where row and
@@ -199,7 +208,7 @@ class ConvExplorer:
     """
 
     def __init__(self, image: Sequence | np.ndarray | None = None, kernel: str | Sequence | np.ndarray = "sobel_x",
-                 stride: int = 1, padding: str = "valid", position: int = 0) -> None:
+                 stride: int = 1, padding: str = "valid", position: int = 0, show_all: bool = False) -> None:
         import ipywidgets as W
 
         self.image = _as_image(image)
@@ -224,6 +233,8 @@ class ConvExplorer:
                                            continuous_update=False, style=style, layout=W.Layout(width="320px"))
         self.step_button = W.Button(description="Step ▶", tooltip="compute the next output cell",
                                     layout=W.Layout(width="90px"))
+        self.show_all_checkbox = W.Checkbox(value=bool(show_all), description="show every output cell",
+                                            indent=False)
         self._output = W.HTML()
         self._svg = ""
         self._busy = False
@@ -231,13 +242,14 @@ class ConvExplorer:
         self._fit_position(position)
         self.widget = W.VBox([
             W.HBox([self.kernel_dropdown, self.stride_slider]),
-            W.HBox([self.padding_toggle]),
+            W.HBox([self.padding_toggle, self.show_all_checkbox]),
             W.HBox([self.position_slider, self.step_button]),
             self._output,
         ])
         for control in (self.kernel_dropdown, self.stride_slider, self.padding_toggle):
             control.observe(self._on_setting, names="value")
         self.position_slider.observe(self._on_position, names="value")
+        self.show_all_checkbox.observe(self._on_position, names="value")
         self.step_button.on_click(lambda _button: self.step())
         self._redraw()
 
@@ -305,6 +317,10 @@ class ConvExplorer:
         return nn.conv2d(x, w, strides=self.stride, padding=self.padding)[0, :, :, 0]
 
     @property
+    def show_all(self) -> bool:
+        return bool(self.show_all_checkbox.value)
+
+    @property
     def position(self) -> int:
         return int(self.position_slider.value)
 
@@ -340,7 +356,7 @@ class ConvExplorer:
     def formula(self) -> str:
         """The current cell's dot product written out, zero weights left out."""
         i, j = self.cell
-        parts = [f"{fmt(x, 2)}·{fmt(w, 3)}" for x, w in self.terms if w != 0]
+        parts = [f"{_num(x, 2)}·{_num(w, 3)}" for x, w in self.terms if w != 0]
         body = " + ".join(parts) if parts else "0"
         return f"y[{i}, {j}] = {body} = {fmt(self.value, 4)}"
 
@@ -457,6 +473,14 @@ class ConvExplorer:
                     f'y="{top + top_w * cell}" width="{kw * cell}" height="{kh * cell}" fill="none" '
                     f'stroke="#e6550d" stroke-width="3"/>')
 
+        # a line from the window to the output cell it makes
+        wx = x_in + (left_w + kw) * cell
+        wy = top + (top_w + kh / 2) * cell
+        ox = x_out + cj * cell
+        oy = top + (ci + 0.5) * cell
+        body.append(f'<line class="link" x1="{wx:g}" y1="{wy:g}" x2="{ox:g}" y2="{oy:g}" stroke="#e6550d" '
+                    'stroke-width="1.2" stroke-dasharray="4,3"/>')
+
         # the kernel
         kscale = float(np.max(np.abs(kernel))) or 1.0
         for r in range(kh):
@@ -467,7 +491,7 @@ class ConvExplorer:
                             f'x="{x}" y="{y}" width="{kcell}" height="{kcell}" fill="{_diverging(w, kscale)}" '
                             f'stroke="#e6550d" stroke-width="1"><title>w[{r}, {c}] = {fmt(w, 4)}</title></rect>')
                 body.append(f'<text x="{x + kcell / 2:g}" y="{y + kcell / 2 + 4:g}" text-anchor="middle" '
-                            f'font-size="10">{fmt(w, 2)}</text>')
+                            f'font-size="10" fill="{_ink(abs(w) / kscale)}">{fmt(w, 2)}</text>')
         body.append(f'<text x="{x_k}" y="{top + kh * kcell + 16}" font-size="11" fill="#555">'
                     'multiply, add up</text>')
         body.append(f'<text x="{x_k}" y="{top + kh * kcell + 30}" font-size="11" fill="#555">'
@@ -477,7 +501,8 @@ class ConvExplorer:
         for r in range(Ho):
             for c in range(Wo):
                 index = r * Wo + c
-                state = "done" if index < self.position else "current" if index == self.position else "pending"
+                state = ("current" if index == self.position
+                         else "done" if index < self.position or self.show_all else "pending")
                 x, y = x_out + c * cell, top + r * cell
                 if state == "pending":
                     body.append(f'<rect class="cell output-cell" data-row="{r}" data-col="{c}" data-state="pending" '
@@ -492,14 +517,6 @@ class ConvExplorer:
                 if show_numbers:
                     body.append(f'<text x="{x + cell / 2:g}" y="{y + cell / 2 + 4:g}" text-anchor="middle" '
                                 f'font-size="9">{fmt(v, 2)}</text>')
-        # a line from the window to the output cell it makes
-        wx = x_in + (left_w + kw) * cell
-        wy = top + (top_w + kh / 2) * cell
-        ox = x_out + cj * cell
-        oy = top + (ci + 0.5) * cell
-        body.append(f'<line class="link" x1="{wx:g}" y1="{wy:g}" x2="{ox:g}" y2="{oy:g}" stroke="#e6550d" '
-                    'stroke-width="1.2" stroke-dasharray="4,3"/>')
-
         width = x_out + Wo * cell + 16
         height = top + max(Hp * cell, Ho * cell, kh * kcell + 34) + 10
         return svg_document(width, height, body, css_class="dlbricks-svg conv-explorer")
