@@ -50,6 +50,8 @@ from typing import Any
 
 import numpy as np
 
+from .gradcheck import numerical_grad
+
 __all__ = [
     "close", "equal", "shape", "probabilities", "at_least", "at_most", "is_true", "raises",
     "returns_value", "gradient", "encode_value", "decode_value", "rejudge",
@@ -1242,7 +1244,7 @@ def gradient(f: Callable[[np.ndarray], Any], x: Any, grad: Any, *, eps: float = 
     encoded, value = _capture(grad)
     point = np.array(_reference(x, "point x"), dtype=np.float64)
     try:
-        numerical = _centred_difference(f, point, float(eps))
+        numerical = numerical_grad(lambda v: _scalar(f(v.copy())), point, float(eps))
     except Exception as exc:
         verdict = Verdict(False, f"calling f(x) failed ({type(exc).__name__}: {exc}).")
         try:
@@ -1251,22 +1253,6 @@ def gradient(f: Callable[[np.ndarray], Any], x: Any, grad: Any, *, eps: float = 
             raise failure from exc
     _finish("gradient", _check_label(label), encoded, _judge_close(value, numerical, params),
             params, hint)
-
-
-def _centred_difference(f: Callable[[np.ndarray], Any], x: np.ndarray, eps: float) -> np.ndarray:
-    """d f / d x by (f(x + eps e_i) - f(x - eps e_i)) / (2 eps); x: any shape, float64."""
-    grad = np.zeros_like(x)
-    flat_x = x.reshape(-1)
-    flat_g = grad.reshape(-1)
-    for i in range(flat_x.size):
-        saved = flat_x[i]
-        flat_x[i] = saved + eps
-        up = _scalar(f(x.copy()))
-        flat_x[i] = saved - eps
-        down = _scalar(f(x.copy()))
-        flat_x[i] = saved
-        flat_g[i] = (up - down) / (2 * eps)
-    return grad
 
 
 def _scalar(value: Any) -> float:
