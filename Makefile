@@ -8,7 +8,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 3
 export TF_ENABLE_ONEDNN_OPTS ?= 0
 export PYTHONDONTWRITEBYTECODE = 1
 
-.PHONY: setup lab release release-check grade demo test test-fast bench clean
+.PHONY: setup lab release release-check grade demo test test-fast test-image bench clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,9 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" -q
+
+test-image:
+	docker/test-image.sh
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
