@@ -36,7 +36,7 @@ demo: $(STAMP)
 	$(BIN)/autograder demo
 
 test: $(STAMP)
-	DLBRICKS_QUICK=1 $(BIN)/python -m pytest -n 2 --dist loadscope
+	DLBRICKS_QUICK=1 $(BIN)/python -m pytest -n 2 --dist loadgroup
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" -q
