@@ -48,13 +48,23 @@ def numerical_grad(f: Callable[[np.ndarray], float], x: np.ndarray, eps: float =
         original = x[i]
         try:
             x[i] = original + eps
-            f_plus = float(np.asarray(f(x)).sum())
+            f_plus = _scalar_value(f(x))
             x[i] = original - eps
-            f_minus = float(np.asarray(f(x)).sum())
+            f_minus = _scalar_value(f(x))
         finally:
             x[i] = original                          # leave x exactly as it was
         grad[i] = (f_plus - f_minus) / (2.0 * eps)
     return grad
+
+
+def _scalar_value(value: Any) -> float:
+    value = np.asarray(getattr(value, "value", value))      # a graph Tensor or a number
+    if value.size != 1:
+        raise ValueError(
+            f"numerical_grad needs f(x) to return one number, got an array of shape {value.shape}; "
+            "reduce it first, e.g. np.sum(f(x) * upstream_gradient)."
+        )
+    return float(value.reshape(()))
 
 
 def rel_error(a: Any, b: Any) -> float:

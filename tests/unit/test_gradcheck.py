@@ -103,3 +103,10 @@ def test_check_graph_names_unnamed_tensors_by_position_and_rejects_constants():
         check_graph(lambda: graph.sum(a), [graph.Tensor(np.ones(2))])
     with pytest.raises(ValueError, match="scalar"):
         check_graph(lambda: graph.exp(a), [a])
+
+
+def test_numerical_grad_wants_a_scalar_function():
+    with pytest.raises(ValueError, match="one number"):
+        numerical_grad(lambda v: v * 2, np.ones(3))
+    t = graph.Tensor(np.array([1.0, 2.0]))
+    np.testing.assert_allclose(numerical_grad(lambda v: graph.sum(graph.Tensor(v) ** 2), t.value), [2.0, 4.0])
