@@ -473,13 +473,15 @@ class ConvExplorer:
                     f'y="{top + top_w * cell}" width="{kw * cell}" height="{kh * cell}" fill="none" '
                     f'stroke="#e6550d" stroke-width="3"/>')
 
-        # a line from the window to the output cell it makes
+        # lines window -> kernel -> output cell: "this window, times this kernel, gives this cell"
         wx = x_in + (left_w + kw) * cell
         wy = top + (top_w + kh / 2) * cell
+        ky = top + kh * kcell / 2
         ox = x_out + cj * cell
         oy = top + (ci + 0.5) * cell
-        body.append(f'<line class="link" x1="{wx:g}" y1="{wy:g}" x2="{ox:g}" y2="{oy:g}" stroke="#e6550d" '
-                    'stroke-width="1.2" stroke-dasharray="4,3"/>')
+        for x1, y1, x2, y2 in ((wx, wy, x_k, ky), (x_k + kw * kcell, ky, ox, oy)):
+            body.append(f'<line class="link" x1="{x1:g}" y1="{y1:g}" x2="{x2:g}" y2="{y2:g}" stroke="#e6550d" '
+                        'stroke-width="1.2" stroke-dasharray="4,3"/>')
 
         # the kernel
         kscale = float(np.max(np.abs(kernel))) or 1.0
