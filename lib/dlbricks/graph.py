@@ -58,13 +58,16 @@ class Op:
     name: str
     forward: Callable[..., np.ndarray]
     backward: Callable[..., tuple]
+    # True when backward accepts needs=(bool per parent) and skips unwanted gradients
+    skips_unneeded: bool = False
 
 
 OPS: dict[str, Op] = {}
 
 
-def _define(name: str, forward: Callable[..., np.ndarray], backward: Callable[..., tuple]) -> None:
-    OPS[name] = Op(name, forward, backward)
+def _define(name: str, forward: Callable[..., np.ndarray], backward: Callable[..., tuple],
+            skips_unneeded: bool = False) -> None:
+    OPS[name] = Op(name, forward, backward, skips_unneeded)
 
 
 # z = a + b        dz/da = 1, dz/db = 1
@@ -147,7 +150,8 @@ _define("transpose", forward=lambda a, axes: np.transpose(a, axes),
             np.transpose(g, None if axes is None else np.argsort(axes)),))
 
 
-def _matmul_backward(g: np.ndarray, z: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple:
+def _matmul_backward(g: np.ndarray, z: np.ndarray, a: np.ndarray, b: np.ndarray,
+                     needs: tuple[bool, bool] = (True, True)) -> tuple:
     # z = a @ b        dL/da = g @ b^T,  dL/db = a^T @ g   (shapes decide the rest)
     if a.ndim == 1 and b.ndim == 1:          # dot product: z is a scalar
         return g * b, g * a
@@ -155,10 +159,13 @@ def _matmul_backward(g: np.ndarray, z: np.ndarray, a: np.ndarray, b: np.ndarray)
         return (b @ g[..., None])[..., 0], a[:, None] * g[..., None, :]
     if b.ndim == 1:                          # (..., n, k) @ (k,) -> (..., n)
         return g[..., :, None] * b, (np.swapaxes(a, -1, -2) @ g[..., :, None])[..., 0]
-    return g @ np.swapaxes(b, -1, -2), np.swapaxes(a, -1, -2) @ g
+    # The two products are the costly part of training: skip one nobody needs (the data X).
+    da = g @ np.swapaxes(b, -1, -2) if needs[0] else None
+    db = np.swapaxes(a, -1, -2) @ g if needs[1] else None
+    return da, db
 
 
-_define("matmul", forward=np.matmul, backward=_matmul_backward)
+_define("matmul", forward=np.matmul, backward=_matmul_backward, skips_unneeded=True)
 
 
 def _index_backward(g: np.ndarray, z: np.ndarray, a: np.ndarray, index) -> tuple:
@@ -342,8 +349,14 @@ class Tensor:
         """
         grads = _backprop(self, grad)
         for node, g in grads.items():
-            if node.requires_grad:
-                node.grad = g.copy() if node.grad is None else node.grad + g
+            if not node.requires_grad:
+                continue
+            if node.grad is not None:
+                node.grad = node.grad + g
+            elif node.parents:
+                node.grad = g  # an intermediate's gradient is for reading: no copy
+            else:
+                node.grad = np.array(g)  # a leaf's own array: optimisers may update it in place
 
     def zero_grad(self) -> None:
         """Clear ``.grad`` of this tensor and of every tensor upstream of it."""
@@ -586,7 +599,11 @@ def _backprop(output: Tensor, seed: ArrayLike | None = None) -> dict[Tensor, np.
             continue
         op = OPS[node.op]
         parent_values = [p.value for p in node.parents]
-        local = op.backward(g, node.value, *parent_values, **node.attrs)
+        if op.skips_unneeded:
+            needs = tuple(p.requires_grad for p in node.parents)
+            local = op.backward(g, node.value, *parent_values, needs=needs, **node.attrs)
+        else:
+            local = op.backward(g, node.value, *parent_values, **node.attrs)
         edge = []
         for parent, pg in zip(node.parents, local):
             if pg is None or not parent.requires_grad:
