@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -26,7 +26,8 @@ from .course import Course
 from .discover import Submission, SubmissionLayoutError, discover, extract_archive
 from .master import MasterNotebook, read_master
 from .notebook_io import atomic_write_text
-from .reference import SolutionFailsError, load_or_compute_reference
+from .reference import (SolutionFailsError, load_cached_reference, reference_or_error, reference_plan,
+                        store_reference)
 from .release import ReleaseError, nbgrader_generate
 from .sandbox import Limits, RunSettings, SandboxUnavailable, require_sandbox
 from .steps.execute import report_from_dict
@@ -37,7 +38,7 @@ from .steps.record import (AssignmentRow, GradebookWriter, NotebookGrade, assign
                            write_grades_csv)
 from .steps.restore import Restoration, restore_from_master
 from .steps.validate import InvalidSubmission, load_submission
-from .worker import grade_job, settings_to_dict
+from .worker import grade_job, run_plan_job, settings_to_dict
 
 DEFAULT_TIMEOUT = 120.0
 DEFAULT_MEMORY_MB = 3072
@@ -82,18 +83,26 @@ class Assignment:
     name: str
     masters: dict[str, MasterNotebook]
     references: dict[str, Reference]
+    sources: dict[str, Path] = field(default_factory=dict)
 
 
 def prepare_assignment(course: Course, name: str, options: GradeOptions) -> Assignment:
-    """Record the assignment in the gradebook (nbgrader's own way) and get its reference records."""
+    """Record the assignment in the gradebook (nbgrader's own way) and read its masters.
+
+    Reference records are filled in from the cache here; missing ones are
+    computed by the executor (see :func:`_run_batch`).
+    """
     with tempfile.TemporaryDirectory(prefix="autograder-master-") as tmp:
         nbgrader_generate(course.source_dir / name, name, Path(tmp), options.gradebook_url)
-    masters, references = {}, {}
+    masters, references, sources = {}, {}, {}
     for path in course.source_notebooks(name):
         master = read_master(path, name)
         masters[master.name] = master
-        references[master.name] = load_or_compute_reference(path, master, options.settings)
-    return Assignment(name, masters, references)
+        sources[master.name] = path
+        cached = load_cached_reference(path, master)
+        if cached is not None:
+            references[master.name] = cached
+    return Assignment(name, masters, references, sources)
 
 
 @dataclass
@@ -213,17 +222,19 @@ class Executor:
             self._pool = ProcessPoolExecutor(max_workers=workers,
                                              mp_context=multiprocessing.get_context("spawn"))
 
-    def submit(self, job: dict) -> Any:
+    def submit(self, function: Callable[[dict], dict], job: dict) -> Any:
         if self._client is not None:
-            return self._client.submit(grade_job, job, pure=False, key=f"grade-{job['key']}-{time.time_ns()}")
-        return self._pool.submit(grade_job, job)
+            return self._client.submit(function, job, pure=False,
+                                       key=f"{function.__name__.replace('_', '-')}-{job['key']}-{time.time_ns()}")
+        return self._pool.submit(function, job)
 
-    def completed(self, futures: Iterable[Any]) -> Iterable[Any]:
+    def wait_any(self, futures: Iterable[Any]) -> list[Any]:
+        """Block until at least one of ``futures`` is done; return the done ones."""
         if self._client is not None:
-            from distributed import as_completed as dask_completed
+            from distributed import wait as dask_wait
 
-            return dask_completed(list(futures))
-        return as_completed(list(futures))
+            return list(dask_wait(list(futures), return_when="FIRST_COMPLETED").done)
+        return list(wait(list(futures), return_when=FIRST_COMPLETED).done)
 
     @staticmethod
     def result(future: Any) -> dict:
@@ -253,7 +264,7 @@ def grade_submissions(submitted: Path, course: Course, options: GradeOptions,
             log(f"No submissions found in {submitted} (expected STUDENT/ASSIGNMENT/NOTEBOOK.ipynb).")
         assignments: dict[str, Assignment] = {}
         for name in sorted({s.assignment for s in subs if s.known_assignment}):
-            log(f"Preparing {name}: recording it in the gradebook and running the solution for reference records...")
+            log(f"Preparing {name}: recording it in the gradebook...")
             assignments[name] = prepare_assignment(course, name, options)
         unknown = sorted({s.assignment for s in subs if not s.known_assignment})
         for name in unknown:
@@ -263,14 +274,25 @@ def grade_submissions(submitted: Path, course: Course, options: GradeOptions,
 
 def _run_batch(subs: list[Submission], assignments: dict[str, Assignment], options: GradeOptions,
                log: Callable[[str], None], start: float) -> GradeRun:
+    """Prepare, fan out, collect. Missing reference records are computed first, in parallel,
+    and each submission is sent out as soon as its assignment's reference is known."""
     grades: list[NotebookGrade] = []
     errors: list[str] = []
     bar = _progress(len(subs), options.progress)
-    executor = None
-    futures: dict[Any, Pending] = {}
+    executor: Executor | None = None
+    running: dict[Any, tuple[str, Any]] = {}  # future -> ("reference", (assignment, notebook)) | ("grade", Pending)
+    waiting: dict[tuple[str, str], list[Pending]] = {}
+    failed_refs: dict[tuple[str, str], str] = {}
+
+    def pool() -> Executor:
+        nonlocal executor
+        if executor is None:
+            executor = Executor(options)
+        return executor
+
     with GradebookWriter(options.gradebook_url) as gradebook:
         def done(grade: NotebookGrade, pending: Pending) -> None:
-            if grade.status in ("invalid", "missing"):
+            if grade.status in ("invalid", "missing", "error"):
                 write_feedback(grade, pending.master, None, None, None, options.out)
             gradebook.record(grade)
             grades.append(grade)
@@ -278,34 +300,71 @@ def _run_batch(subs: list[Submission], assignments: dict[str, Assignment], optio
                 errors.append(f"{pending.submission.key}: {grade.detail}")
             bar.update(1)
 
+        def send(pending: Pending) -> None:
+            assignment = assignments[pending.submission.assignment]
+            job = make_job(pending, assignment.references[pending.submission.notebook], options)
+            running[pool().submit(grade_job, job)] = ("grade", pending)
+
+        def fail(pending: Pending, reason: str) -> None:
+            sub = pending.submission
+            done(NotebookGrade(student=sub.student, assignment=sub.assignment, notebook=sub.notebook,
+                               status="error", points={t.grade_id: 0.0 for t in pending.master.tests},
+                               max_score=pending.master.max_score, flags=["grader_error"], detail=reason), pending)
+
         try:
+            for assignment in assignments.values():
+                for nb_name, master in assignment.masters.items():
+                    if nb_name not in assignment.references:
+                        log(f"Running the solution of {assignment.name}/{nb_name} for its reference records...")
+                        plan = reference_plan(assignment.sources[nb_name], master)
+                        job = {"key": f"reference/{assignment.name}/{nb_name}", "plan": plan,
+                               "settings": settings_to_dict(options.settings)}
+                        running[pool().submit(run_plan_job, job)] = ("reference", (assignment.name, nb_name, plan))
             for sub in subs:
-                assignment = assignments.get(sub.assignment)
                 try:
-                    pending = prepare_submission(sub, assignment, options)
+                    pending = prepare_submission(sub, assignments.get(sub.assignment), options)
                 except Exception as exc:  # the parent's own failure on this one file
                     pending = Pending(sub, None, grade=NotebookGrade(
                         student=sub.student, assignment=sub.assignment, notebook=sub.notebook,
                         status="error", flags=["grader_error"], detail=f"{type(exc).__name__}: {exc}"))
                 if pending.grade is not None:
                     done(pending.grade, pending)
-                    continue
-                if executor is None:
-                    executor = Executor(options)
-                job = make_job(pending, assignment.references[sub.notebook], options)
-                futures[executor.submit(job)] = pending
-            if executor is not None:
-                for future in executor.completed(futures):
-                    pending = futures[future]
+                elif sub.notebook in assignments[sub.assignment].references:
+                    send(pending)
+                else:
+                    waiting.setdefault((sub.assignment, sub.notebook), []).append(pending)
+            while running:
+                for future in executor.wait_any(running):
+                    kind, item = running.pop(future)
                     try:
                         result = executor.result(future)
                     except Exception as exc:  # a worker process died: the grader's failure
-                        result = {"key": pending.submission.key, "error": f"worker failed: {exc}"}
-                    done(finish(pending, result, options), pending)
+                        result = {"error": f"worker failed: {type(exc).__name__}: {exc}"}
+                    if kind == "grade":
+                        done(finish(item, result, options), item)
+                        continue
+                    name, nb_name, plan = item
+                    assignment = assignments[name]
+                    try:
+                        if "error" in result:
+                            raise SolutionFailsError(result["error"])
+                        reference = reference_or_error(report_from_dict(result["report"]), plan,
+                                                       assignment.sources[nb_name])
+                    except SolutionFailsError as exc:
+                        log(str(exc))
+                        failed_refs[(name, nb_name)] = str(exc).splitlines()[0]
+                        for pending in waiting.pop((name, nb_name), []):
+                            fail(pending, f"the solution could not be run for reference: {exc}"[:500])
+                        continue
+                    store_reference(assignment.sources[nb_name], assignment.masters[nb_name], reference)
+                    assignment.references[nb_name] = reference
+                    for pending in waiting.pop((name, nb_name), []):
+                        send(pending)
         finally:
             if executor is not None:
                 executor.close()
             bar.close()
+    errors += [f"{a}/{n}: {reason}" for (a, n), reason in failed_refs.items()]
     rows = assignment_rows(grades)
     write_grades_csv(options.out / "grades.csv", rows)
     return GradeRun(rows, grades, time.monotonic() - start, errors)

@@ -17,7 +17,7 @@ from pathlib import Path
 from .master import MasterNotebook, master_cells
 from .notebook_io import atomic_write_text
 from .sandbox import RUNNER, RunSettings
-from .steps.execute import execute_plan
+from .steps.execute import ExecutionReport, execute_plan
 from .steps.judge import Reference, reference_from_report
 from .steps.plan import execution_plan
 
@@ -56,11 +56,32 @@ def reference_key(source: Path) -> str:
     return h.hexdigest()[:32]
 
 
-def compute_reference(source: Path, master: MasterNotebook, settings: RunSettings) -> Reference:
-    """Run the source notebook in the sandbox and collect its records per test cell."""
-    nb = master_cells(source)
-    plan = execution_plan(nb, master)
-    report = execute_plan(plan, settings)
+def cache_path(source: Path, master: MasterNotebook) -> Path:
+    return cache_dir() / f"{master.assignment}-{master.name}-{reference_key(source)}.json"
+
+
+def load_cached_reference(source: Path, master: MasterNotebook) -> Reference | None:
+    """The cached reference for ``source``, or None when it must be computed."""
+    path = cache_path(source, master)
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        return None  # a damaged cache entry is recomputed
+
+
+def store_reference(source: Path, master: MasterNotebook, reference: Reference) -> None:
+    atomic_write_text(cache_path(source, master), json.dumps(reference, sort_keys=True))
+
+
+def reference_plan(source: Path, master: MasterNotebook) -> list[dict]:
+    """The execution plan of the instructor's notebook itself (solutions and hidden tests)."""
+    return execution_plan(master_cells(source), master)
+
+
+def reference_or_error(report: ExecutionReport, plan: list[dict], source: Path) -> Reference:
+    """The reference records of an executed solution; :class:`SolutionFailsError` when it fails."""
     if not report.started:
         raise SolutionFailsError(f"the sandbox could not start a kernel for {source}: {report.message}")
     reference, problems = reference_from_report(report, plan)
@@ -73,13 +94,11 @@ def compute_reference(source: Path, master: MasterNotebook, settings: RunSetting
 
 
 def load_or_compute_reference(source: Path, master: MasterNotebook, settings: RunSettings) -> Reference:
-    """The cached reference for ``source``, computed (and cached) when missing."""
-    path = cache_dir() / f"{master.assignment}-{master.name}-{reference_key(source)}.json"
-    if path.is_file():
-        try:
-            return json.loads(path.read_text())
-        except ValueError:
-            pass  # a damaged cache entry is recomputed
-    reference = compute_reference(source, master, settings)
-    atomic_write_text(path, json.dumps(reference, sort_keys=True))
+    """The cached reference for ``source``, computed here (and cached) when missing."""
+    cached = load_cached_reference(source, master)
+    if cached is not None:
+        return cached
+    plan = reference_plan(source, master)
+    reference = reference_or_error(execute_plan(plan, settings), plan, source)
+    store_reference(source, master, reference)
     return reference

@@ -53,3 +53,16 @@ def grade_job(job: dict[str, Any]) -> dict[str, Any]:
     except Exception as exc:  # reported as this submission's grader error; the batch goes on
         return {"key": job["key"], "error": f"{type(exc).__name__}: {exc}",
                 "traceback": traceback.format_exc(limit=6), "seconds": time.monotonic() - start}
+
+
+def run_plan_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Execute a plan without judging it (the instructor's solution, for reference records).
+
+    Returns {"key", "report": report_to_dict(...)} or {"key", "error": str}.
+    """
+    try:
+        report = execute_plan(job["plan"], settings_from_dict(job["settings"]))
+        return {"key": job["key"], "report": report_to_dict(report)}
+    except Exception as exc:
+        return {"key": job["key"], "error": f"{type(exc).__name__}: {exc}",
+                "traceback": traceback.format_exc(limit=6)}

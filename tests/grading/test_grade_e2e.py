@@ -58,9 +58,9 @@ class LoopbackServer:
 
 
 def run_grader(submitted: Path, out: Path, *extra: str, cache: Path, env_extra: dict | None = None,
-               timeout: int = 1500) -> subprocess.CompletedProcess:
+               timeout: int = 1500, course: Path = FIXTURE_COURSE) -> subprocess.CompletedProcess:
     env = dict(os.environ, AUTOGRADER_CACHE_DIR=str(cache), **(env_extra or {}))
-    cmd = [AUTOGRADER, "--course-dir", str(FIXTURE_COURSE), "grade", str(submitted), "--out", str(out),
+    cmd = [AUTOGRADER, "--course-dir", str(course), "grade", str(submitted), "--out", str(out),
            "--timeout", "6", "--memory", "1024", *extra]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
 

@@ -5,7 +5,7 @@ import pytest
 
 from autograder.samples import with_cell, write_submission
 
-from .conftest import FIXTURE_ASSIGNMENT
+from .conftest import FIXTURE_ASSIGNMENT, FIXTURE_COURSE
 from .crafted import right_answers
 from .test_grade_e2e import read_rows, run_grader
 
@@ -64,5 +64,27 @@ def test_dask_executor_on_a_local_cluster_gives_the_same_grades(small_class, tmp
         # The tasks really ran on the cluster's workers.
         with distributed.Client(cluster.scheduler_address) as client:
             prefixes = client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.task_prefixes))
-        assert "grade" in prefixes
+        assert "grade-job" in prefixes
     assert {k: v["score"] for k, v in read_rows(tmp_path / "out").items()} == EXPECTED
+
+
+def test_a_solution_that_fails_its_own_tests_stops_that_assignment_with_errors(tmp_path):
+    import shutil
+
+    import nbformat
+
+    course = tmp_path / "course"
+    shutil.copytree(FIXTURE_COURSE, course)
+    source = course / "source" / FIXTURE_ASSIGNMENT / f"{FIXTURE_ASSIGNMENT}.ipynb"
+    nb = nbformat.read(source, as_version=4)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "relu":
+            cell.source = cell.source.replace("np.maximum(x, 0.0)", "x")
+    nbformat.write(nb, source)
+    submitted = tmp_path / "submitted"
+    write_submission(submitted, "ann", FIXTURE_ASSIGNMENT, FIXTURE_ASSIGNMENT, right_answers())
+    proc = run_grader(submitted, tmp_path / "out", cache=tmp_path / "cache", course=course)
+    assert proc.returncode == 1
+    assert "does not pass its own tests" in proc.stderr and "test-relu" in proc.stderr
+    row = read_rows(tmp_path / "out")["ann"]
+    assert row["status"] == "error" and "grader_error" in row["flags"]

@@ -1,0 +1,161 @@
+"""Grading throughput: the kit's sandboxed, parallel grader against plain nbgrader.
+
+    .venv/bin/python benchmarks/grading_throughput.py [--lesson 01_tensors] [--copies 8]
+
+Grades N copies of a lesson's solution (the released notebook with the
+solutions filled in, as a student who solved everything hands it in):
+
+- kit_s: ``autograder grade`` from a cold start (it also records the assignment
+  and runs the solution once for its reference records), sandbox on, one
+  worker per core; kit_warm_s: the same with the reference already cached;
+- nbgrader_s: ``nbgrader autograde`` of the same submissions (sequential,
+  unsandboxed), after ``nbgrader generate_assignment`` (not timed);
+- overhead_per_submission_s: the kit's per-submission time (sandbox, kernel,
+  restore-free execution and judging: ``autograder.worker.grade_job``) minus
+  executing the same notebook with nbclient, both one at a time.
+
+Prints one JSON line last. Targets (issue 5): ratio >= 1.6 on 2 cores,
+overhead_per_submission_s < 1.5.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from autograder.course import Course  # noqa: E402
+from autograder.samples import load_pair, solved_release, write_submission  # noqa: E402
+
+FIXTURE = REPO / "tests" / "grading" / "fixtures" / "course"
+BIN = Path(sys.executable).parent
+NBGRADER_CONFIG = textwrap.dedent("""
+    c = get_config()
+    c.CourseDirectory.root = {root!r}
+    c.CourseDirectory.db_url = "sqlite:///" + {db!r}
+    c.Execute.timeout = 600
+    c.Exchange.root = {exchange!r}
+""")
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ, DLBRICKS_QUICK="1", TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="0",
+               MPLBACKEND="Agg", PATH=f"{BIN}:{os.environ.get('PATH', '')}")
+    env.pop("DLBRICKS_CHECK_RECORD", None)
+    env.update(extra)
+    return env
+
+
+def pick_lesson(requested: str | None) -> tuple[Path, str]:
+    repo = Course(REPO)
+    if requested:
+        return REPO, requested
+    for name in repo.lessons():
+        if (repo.release_dir / name / f"{name}.ipynb").is_file():
+            return REPO, name
+    return FIXTURE, "00_fixture"
+
+
+def timed(cmd: list[str], **kw) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[:3])} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+    return seconds
+
+
+def kit(course_root: Path, submitted: Path, out: Path, cache: Path) -> float:
+    return timed([str(BIN / "autograder"), "--course-dir", str(course_root), "grade", str(submitted),
+                  "--out", str(out), "--no-progress"], env=_env(AUTOGRADER_CACHE_DIR=str(cache)))
+
+
+def plain_nbgrader(course_root: Path, lesson: str, submitted: Path, work: Path) -> float:
+    course = work / "course"
+    shutil.copytree(course_root / "source" / lesson, course / "source" / lesson)
+    shutil.copytree(submitted, course / "submitted")
+    (course / "nbgrader_config.py").write_text(NBGRADER_CONFIG.format(
+        root=str(course), db=str(course / "gradebook.db"), exchange=str(work / "exchange")))
+    nbgrader = str(BIN / "nbgrader")
+    timed([nbgrader, "generate_assignment", lesson, "--force"], cwd=course, env=_env())
+    return timed([nbgrader, "autograde", lesson, "--force"], cwd=course, env=_env())
+
+
+def per_submission_overhead(course_root: Path, lesson: str, nb_path: Path, cache: Path, runs: int = 2) -> dict:
+    """Mean seconds of grade_job and of a plain nbclient execution, one at a time."""
+    os.environ.update(_env(AUTOGRADER_CACHE_DIR=str(cache)))
+    import nbformat
+    from nbclient import NotebookClient
+
+    from autograder.grade import GradeOptions, make_job, prepare_assignment, prepare_submission
+    from autograder.discover import Submission
+    from autograder.reference import load_or_compute_reference
+    from autograder.worker import grade_job
+
+    course = Course(course_root)
+    with tempfile.TemporaryDirectory() as tmp:
+        options = GradeOptions(out=Path(tmp))
+        assignment = prepare_assignment(course, lesson, options)
+        reference = load_or_compute_reference(assignment.sources[lesson], assignment.masters[lesson],
+                                              options.settings)
+        pending = prepare_submission(Submission("bench", lesson, lesson, nb_path), assignment, options)
+        job = make_job(pending, reference, options)
+        kit_times, nbclient_times = [], []
+        for _ in range(runs):
+            start = time.perf_counter()
+            result = grade_job(job)
+            kit_times.append(time.perf_counter() - start)
+            if "error" in result:
+                raise SystemExit(f"grade_job failed: {result['error']}")
+            nb = nbformat.read(nb_path, as_version=4)
+            start = time.perf_counter()
+            NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
+                           resources={"metadata": {"path": tmp}}).execute()
+            nbclient_times.append(time.perf_counter() - start)
+    kit_s, nbclient_s = sum(kit_times) / runs, sum(nbclient_times) / runs
+    return {"kit_job_s": kit_s, "nbclient_exec_s": nbclient_s, "overhead": kit_s - nbclient_s}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Kit vs plain nbgrader grading throughput.")
+    parser.add_argument("--lesson", help="lesson to grade (default: the first released lesson)")
+    parser.add_argument("--copies", type=int, default=8)
+    args = parser.parse_args(argv)
+    course_root, lesson = pick_lesson(args.lesson)
+    release, source = load_pair(course_root, lesson)
+    right = solved_release(release, source)
+    with tempfile.TemporaryDirectory(prefix="grading-bench-") as tmp:
+        work = Path(tmp)
+        submitted = work / "submitted"
+        paths = [write_submission(submitted, f"student{i:02d}", lesson, lesson, right) for i in range(args.copies)]
+        print(f"Grading {args.copies} copies of {lesson} ...", file=sys.stderr)
+        kit_s = kit(course_root, submitted, work / "kit-out", work / "cache-cold")
+        kit_warm_s = kit(course_root, submitted, work / "kit-out-warm", work / "cache-cold")
+        grades = (work / "kit-out" / "grades.csv").read_text().splitlines()[1:]
+        if not all(",graded," in row for row in grades):
+            raise SystemExit("the kit did not grade every copy:\n" + "\n".join(grades))
+        nbgrader_s = plain_nbgrader(course_root, lesson, submitted, work / "nbgrader")
+        overhead = per_submission_overhead(course_root, lesson, paths[0], work / "cache-cold")
+    result = {
+        "benchmark": "grading_throughput", "lesson": lesson, "submissions": args.copies,
+        "cores": os.cpu_count(), "sandbox": "bubblewrap",
+        "kit_s": round(kit_s, 2), "kit_warm_s": round(kit_warm_s, 2), "nbgrader_s": round(nbgrader_s, 2),
+        "ratio": round(nbgrader_s / kit_s, 3), "ratio_warm": round(nbgrader_s / kit_warm_s, 3),
+        "kit_job_s": round(overhead["kit_job_s"], 3), "nbclient_exec_s": round(overhead["nbclient_exec_s"], 3),
+        "overhead_per_submission_s": round(overhead["overhead"], 3),
+    }
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

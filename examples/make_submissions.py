@@ -1,0 +1,126 @@
+"""Generate the sample submissions that `autograder demo` grades.
+
+    .venv/bin/python examples/make_submissions.py [--lessons 01_tensors ...]
+
+They are built from the lessons' own notebooks (source/ and release/), so they
+follow the lessons when those change; examples/manifest.json records the hashes
+of the sources used, and `autograder demo` regenerates the samples when a
+source no longer matches. Layout: examples/submitted/STUDENT/LESSON/LESSON.ipynb.
+
+Students
+--------
+ada_right      every exercise solved (the source's solutions): full marks
+ben_partial    the last exercise left undone: partial credit
+cy_broken      a file cut off in the middle of saving: invalid
+eve_malicious  right answers plus everything a cheater might try:
+               switching the checks off, reading source/ and the gradebook, the
+               network, a pile of background processes: zero, flagged tampering
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import json
+import shutil
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # run from a checkout without installing
+
+from autograder.course import Course  # noqa: E402
+from autograder.samples import load_pair, solution_cells, solved_release, write_submission  # noqa: E402
+
+EXAMPLES = Path(__file__).resolve().parent
+SUBMITTED = EXAMPLES / "submitted"
+MANIFEST = EXAMPLES / "manifest.json"
+
+MALICIOUS = '''
+# --- everything below is what a cheater might try; the autograder defeats each ---
+import glob, os, socket, subprocess
+from dlbricks import check as _check
+for _name in ("close", "equal", "shape", "probabilities", "at_least", "at_most", "is_true", "gradient"):
+    setattr(_check, _name, lambda *args, **kwargs: None)  # every check now "passes"
+print("source/ visible:", os.path.exists("/work/main/source"))
+print("gradebooks found:", glob.glob("/work/**/gradebook.db", recursive=True))
+try:
+    socket.create_connection(("pypi.org", 443), timeout=3)
+    print("network: reached pypi.org")
+except OSError as exc:
+    print("network: none", type(exc).__name__)
+_background = [subprocess.Popen(["sleep", "600"]) for _ in range(5)]
+'''
+
+
+def sources_digest(course: Course, lessons: list[str]) -> dict[str, str]:
+    """sha256 of each lesson's source and release notebooks (what the samples depend on)."""
+    digest = {}
+    for lesson in lessons:
+        h = hashlib.sha256()
+        for tree in ("source", "release"):
+            h.update((course.root / tree / lesson / f"{lesson}.ipynb").read_bytes())
+        digest[lesson] = h.hexdigest()
+    return digest
+
+
+def is_stale(course: Course) -> bool:
+    """True when the samples were made from other sources than the current ones."""
+    if not MANIFEST.is_file():
+        return True
+    recorded = json.loads(MANIFEST.read_text()).get("sources", {})
+    lessons = default_lessons(course)
+    return set(recorded) != set(lessons) or sources_digest(course, lessons) != recorded
+
+
+def default_lessons(course: Course) -> list[str]:
+    """Every lesson that has both a source and a release notebook."""
+    return [n for n in course.lessons() if (course.release_dir / n / f"{n}.ipynb").is_file()]
+
+
+def make(course: Course, lessons: list[str], out: Path = SUBMITTED) -> list[Path]:
+    """Write the sample submissions for ``lessons`` under ``out``; return their paths."""
+    if out.exists():
+        shutil.rmtree(out)
+    written = []
+    for lesson in lessons:
+        release, source = load_pair(course.root, lesson)
+        right = solved_release(release, source)
+        written.append(write_submission(out, "ada_right", lesson, lesson, right))
+
+        partial = copy.deepcopy(right)
+        last = solution_cells(partial)[-1]
+        last.source = next(c.source for c in solution_cells(release)
+                           if c.metadata["nbgrader"]["grade_id"] == last.metadata["nbgrader"]["grade_id"])
+        written.append(write_submission(out, "ben_partial", lesson, lesson, partial))
+
+        broken = write_submission(out, "cy_broken", lesson, lesson, right)
+        data = broken.read_bytes()
+        broken.write_bytes(data[: len(data) // 2])  # what an interrupted save leaves
+        written.append(broken)
+
+        malicious = copy.deepcopy(right)
+        first = solution_cells(malicious)[0]
+        first.source = first.source + "\n" + MALICIOUS
+        written.append(write_submission(out, "eve_malicious", lesson, lesson, malicious))
+    MANIFEST.write_text(json.dumps({"sources": sources_digest(course, lessons)}, indent=1, sort_keys=True) + "\n")
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lessons", nargs="*", help="lessons to sample (default: every released lesson)")
+    parser.add_argument("--course-dir", default=str(REPO), help="course directory (default: this repository)")
+    args = parser.parse_args(argv)
+    course = Course(Path(args.course_dir).resolve())
+    lessons = args.lessons or default_lessons(course)
+    if not lessons:
+        print(f"No released lessons in {course.root}: run `make release` first.", file=sys.stderr)
+        return 1
+    for path in make(course, lessons):
+        print(f"wrote {path.relative_to(EXAMPLES.parent) if path.is_relative_to(EXAMPLES.parent) else path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
