@@ -193,6 +193,13 @@ def test_digit_sized_image_is_drawn_small_but_complete():
     assert len(_rects(view.svg, "output-cell")) == 28 * 28
 
 
+def test_valid_is_refused_when_the_kernel_does_not_fit():
+    view = ConvExplorer(np.ones((2, 2)), kernel="laplacian", padding="same")
+    assert view.out_shape == (2, 2)
+    view.padding_toggle.value = "valid"
+    assert view.padding == "same" and view.out_shape == (2, 2)
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"image": np.zeros((30, 30))}, "sides must be 1 to 28"),
     ({"image": np.zeros((2, 3, 4))}, "grey image"),

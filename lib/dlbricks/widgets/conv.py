@@ -390,7 +390,7 @@ class ConvExplorer:
     def _on_setting(self, change) -> None:
         if self.padding == "valid":
             (H, Wd), (kh, kw) = self.image.shape, self.kernel.shape
-            if kh > H or kw > Wd:  # cannot happen with the built-in 3x3 kernels and images >= 3
+            if kh > H or kw > Wd:  # an image smaller than the kernel has no 'valid' output: stay on 'same'
                 self.padding_toggle.value = "same"
                 return
         self._fit_position()
