@@ -37,9 +37,9 @@ RUN if [ -f /src/docker/host-ca.crt ]; then export PIP_CERT=/src/docker/host-ca.
  && /opt/venv/bin/pip install --quiet --upgrade pip \
  && /opt/venv/bin/pip install --quiet -c /src/constraints.txt "/src[jupyter,grade,test]" \
  && case "$TF_VARIANT" in \
-      cpu)  /opt/venv/bin/pip install --quiet -c /src/constraints.txt tensorflow-cpu keras ;; \
+      cpu)  /opt/venv/bin/pip install --quiet -c /src/constraints.txt "/src[tf]" ;; \
       cuda) grep -E '^(keras|numpy)==' /src/constraints.txt > /tmp/tf-pins.txt \
-            && /opt/venv/bin/pip install --quiet -c /tmp/tf-pins.txt "tensorflow[and-cuda]==2.21.0" keras ;; \
+            && /opt/venv/bin/pip install --quiet -c /tmp/tf-pins.txt "tensorflow[and-cuda]==2.21.0" keras tensorboard ;; \
       *)    echo "TF_VARIANT must be cpu or cuda, not '$TF_VARIANT'" >&2; exit 1 ;; \
     esac \
  && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} + \
