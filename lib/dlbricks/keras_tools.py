@@ -30,6 +30,13 @@ __all__ = ["quiet_tensorflow", "device_summary", "DeviceSummary", "to_keras", "c
 _QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
 
 
+class _ErrorsOnly(logging.Filter):
+    """Let through only errors (TensorFlow's INFO/WARNING chatter is not for students)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR
+
+
 def quiet_tensorflow() -> None:
     """Keep TensorFlow's log lines off stderr (nbgrader treats stderr output as a failure).
 
@@ -40,7 +47,12 @@ def quiet_tensorflow() -> None:
     """
     for name, value in _QUIET_ENV.items():
         os.environ.setdefault(name, value)
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    tf_logger = logging.getLogger("tensorflow")
+    tf_logger.setLevel(logging.ERROR)
+    # In Jupyter, TensorFlow resets this logger to INFO the first time it logs;
+    # a filter survives that, whether TensorFlow is imported before or after.
+    if not any(isinstance(f, _ErrorsOnly) for f in tf_logger.filters):
+        tf_logger.addFilter(_ErrorsOnly())
     try:
         import absl.logging  # comes with TensorFlow; does not import it
 

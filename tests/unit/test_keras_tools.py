@@ -235,3 +235,30 @@ def test_fit_keras_is_seeded_and_shortened_in_quick_mode(monkeypatch):
     with pytest.raises(ValueError, match="optimizer"):
         kt.fit_keras(kt.to_keras(nn.Sequential([nn.Dense(2, 2)])), X, y, optimizer="lbfgs")
 
+
+
+def test_quiet_tensorflow_survives_tensorflow_resetting_its_logger():
+    import logging
+
+    from dlbricks.keras_tools import quiet_tensorflow
+
+    quiet_tensorflow()
+    quiet_tensorflow()  # idempotent: one filter
+    logger = logging.getLogger("tensorflow")
+    logger.setLevel(logging.INFO)  # what TensorFlow does in an interactive session
+    seen = []
+
+    class Catch(logging.Handler):
+        def emit(self, record):
+            seen.append(record.levelno)
+
+    handler = Catch()
+    logger.addHandler(handler)
+    try:
+        logger.warning("retracing")
+        logger.info("chatter")
+        logger.error("real problem")
+    finally:
+        logger.removeHandler(handler)
+    assert seen == [logging.ERROR]
+    assert sum(type(f).__name__ == "_ErrorsOnly" for f in logger.filters) == 1
