@@ -12,9 +12,10 @@ from pathlib import Path
 from types import ModuleType
 
 from .course import Course
-from .grade import GradeOptions, grade_submissions, grade_table, summary_text
+from .grade import GradeOptions, grade_submissions
 from .release import release
 from .sandbox import Limits, RunSettings, SandboxUnavailable
+from .summary import grade_table, summary_text
 
 FIXTURE_COURSE = Path("tests") / "grading" / "fixtures" / "course"
 

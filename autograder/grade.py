@@ -14,16 +14,15 @@ import os
 import sys
 import tempfile
 import time
-from collections import Counter
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import nbformat
 
 from .course import Course
 from .discover import Submission, SubmissionLayoutError, discover, extract_archive
+from .executors import Executor
 from .master import MasterNotebook, read_master
 from .notebook_io import atomic_write_text
 from .reference import (SolutionFailsError, load_cached_reference, reference_or_error, reference_plan,
@@ -34,10 +33,10 @@ from .steps.execute import report_from_dict
 from .steps.feedback import render_feedback
 from .steps.judge import Judgement, Reference, judgement_from_dict
 from .steps.plan import execution_plan
-from .steps.record import (AssignmentRow, GradebookWriter, NotebookGrade, assignment_rows,
-                           write_grades_csv)
+from .steps.record import AssignmentRow, GradebookWriter, NotebookGrade, assignment_rows, write_grades_csv
 from .steps.restore import Restoration, restore_from_master
 from .steps.validate import InvalidSubmission, load_submission
+from .summary import progress_bar, summary_text
 from .worker import grade_job, run_plan_job, settings_to_dict
 
 DEFAULT_TIMEOUT = 120.0
@@ -134,7 +133,13 @@ def prepare_submission(sub: Submission, assignment: Assignment | None, options: 
     except InvalidSubmission as exc:
         return Pending(sub, master, grade=NotebookGrade(
             status="invalid", points=zero, max_score=master.max_score, detail=str(exc), **base))
-    restoration = restore_from_master(nb, master, options.gradebook_url)
+    try:
+        restoration = restore_from_master(nb, master, options.gradebook_url)
+    except Exception as exc:  # nbgrader could not make sense of the cells' metadata
+        return Pending(sub, master, grade=NotebookGrade(
+            status="invalid", points=zero, max_score=master.max_score,
+            detail=f"the notebook's cells could not be matched with the assignment ({type(exc).__name__}: "
+                   f"{str(exc)[:200]}); download the assignment again and copy your answers into it", **base))
     return Pending(sub, master, restoration, execution_plan(restoration.notebook, master))
 
 
@@ -198,57 +203,6 @@ def write_autograded(restored: Any, cells: dict, sub: Submission, out: Path) -> 
     atomic_write_text(path, nbformat.writes(nb))
 
 
-class Executor:
-    """A pool running :func:`grade_job`: local processes or a Dask cluster."""
-
-    def __init__(self, options: GradeOptions) -> None:
-        self.options = options
-        self._pool: Any = None
-        self._client: Any = None
-        self._cluster: Any = None
-        workers = options.workers or os.cpu_count() or 1
-        if options.executor == "dask":
-            from distributed import Client, LocalCluster
-
-            if options.scheduler:
-                self._client = Client(options.scheduler)
-            else:
-                self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                             dashboard_address=None)
-                self._client = Client(self._cluster)
-        else:
-            import multiprocessing
-
-            self._pool = ProcessPoolExecutor(max_workers=workers,
-                                             mp_context=multiprocessing.get_context("spawn"))
-
-    def submit(self, function: Callable[[dict], dict], job: dict) -> Any:
-        if self._client is not None:
-            return self._client.submit(function, job, pure=False,
-                                       key=f"{function.__name__.replace('_', '-')}-{job['key']}-{time.time_ns()}")
-        return self._pool.submit(function, job)
-
-    def wait_any(self, futures: Iterable[Any]) -> list[Any]:
-        """Block until at least one of ``futures`` is done; return the done ones."""
-        if self._client is not None:
-            from distributed import wait as dask_wait
-
-            return list(dask_wait(list(futures), return_when="FIRST_COMPLETED").done)
-        return list(wait(list(futures), return_when=FIRST_COMPLETED).done)
-
-    @staticmethod
-    def result(future: Any) -> dict:
-        return future.result()
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-        if self._client is not None:
-            self._client.close()
-        if self._cluster is not None:
-            self._cluster.close()
-
-
 def grade_submissions(submitted: Path, course: Course, options: GradeOptions,
                       log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> GradeRun:
     """Grade every submission under ``submitted``; write OUT/grades.csv, feedback and the gradebook."""
@@ -278,7 +232,7 @@ def _run_batch(subs: list[Submission], assignments: dict[str, Assignment], optio
     and each submission is sent out as soon as its assignment's reference is known."""
     grades: list[NotebookGrade] = []
     errors: list[str] = []
-    bar = _progress(len(subs), options.progress)
+    bar = progress_bar(len(subs), options.progress)
     executor: Executor | None = None
     running: dict[Any, tuple[str, Any]] = {}  # future -> ("reference", (assignment, notebook)) | ("grade", Pending)
     waiting: dict[tuple[str, str], list[Pending]] = {}
@@ -368,56 +322,6 @@ def _run_batch(subs: list[Submission], assignments: dict[str, Assignment], optio
     rows = assignment_rows(grades)
     write_grades_csv(options.out / "grades.csv", rows)
     return GradeRun(rows, grades, time.monotonic() - start, errors)
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress(total: int, enabled: bool) -> Any:
-    if not enabled or total == 0:
-        return _NoBar()
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="notebook", desc="grading", file=sys.stderr)
-
-
-def summary_text(run: GradeRun, out: Path) -> str:
-    """The end-of-run summary: counts, scores, flags and where everything is."""
-    rows = run.rows
-    statuses = Counter(r.status for r in rows)
-    flags = Counter(f for r in rows for f in r.flags)
-    lines = [f"Graded {len(rows)} submission(s) in {run.seconds:.1f} s: "
-             + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))]
-    graded = [r for r in rows if r.status == "graded"]
-    if graded:
-        mean = sum(r.score for r in graded) / len(graded)
-        lines.append(f"Mean score of graded submissions: {mean:.2f}")
-    if flags:
-        lines.append("Flags to look at: " + ", ".join(f"{f} ({n})" for f, n in sorted(flags.items())))
-        for r in rows:
-            if r.flags:
-                lines.append(f"  {r.student_id}/{r.assignment}: {', '.join(r.flags)}")
-    for err in run.grader_errors:
-        lines.append(f"Grader error: {err}")
-    lines.append(f"Grades:   {out / 'grades.csv'}")
-    lines.append(f"Feedback: {out / 'feedback'}/STUDENT/ASSIGNMENT/NOTEBOOK.html")
-    return "\n".join(lines)
-
-
-def grade_table(rows: list[AssignmentRow]) -> str:
-    """A plain-text table of the rows (the demo prints it)."""
-    header = ("student", "assignment", "score", "status", "flags")
-    body = [(r.student_id, r.assignment, f"{r.score:g} / {r.max_score:g}", r.status, ",".join(r.flags))
-            for r in rows]
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join([fmt.format(*header), fmt.format(*("-" * w for w in widths))]
-                     + [fmt.format(*row) for row in body])
 
 
 def options_from_args(args: Any) -> GradeOptions:

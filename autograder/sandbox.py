@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 RUNNER = Path(__file__).with_name("sandbox_runner.py")
 RUNNER_IN_SANDBOX = "/opt/autograder/runner.py"

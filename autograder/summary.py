@@ -1,0 +1,62 @@
+"""What the instructor reads at the end of a run: the summary, a grade table, a progress bar."""
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .steps.record import AssignmentRow
+
+if TYPE_CHECKING:
+    from .grade import GradeRun
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def progress_bar(total: int, enabled: bool) -> Any:
+    if not enabled or total == 0:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="notebook", desc="grading", file=sys.stderr)
+
+
+def summary_text(run: GradeRun, out: Path) -> str:
+    """The end-of-run summary: counts, scores, flags and where everything is."""
+    rows = run.rows
+    statuses = Counter(r.status for r in rows)
+    flags = Counter(f for r in rows for f in r.flags)
+    lines = [f"Graded {len(rows)} submission(s) in {run.seconds:.1f} s: "
+             + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))]
+    graded = [r for r in rows if r.status == "graded"]
+    if graded:
+        mean = sum(r.score for r in graded) / len(graded)
+        lines.append(f"Mean score of graded submissions: {mean:.2f}")
+    if flags:
+        lines.append("Flags to look at: " + ", ".join(f"{f} ({n})" for f, n in sorted(flags.items())))
+        for r in rows:
+            if r.flags:
+                lines.append(f"  {r.student_id}/{r.assignment}: {', '.join(r.flags)}")
+    for err in run.grader_errors:
+        lines.append(f"Grader error: {err}")
+    lines.append(f"Grades:   {out / 'grades.csv'}")
+    lines.append(f"Feedback: {out / 'feedback'}/STUDENT/ASSIGNMENT/NOTEBOOK.html")
+    return "\n".join(lines)
+
+
+def grade_table(rows: list[AssignmentRow]) -> str:
+    """A plain-text table of the rows (the demo prints it)."""
+    header = ("student", "assignment", "score", "status", "flags")
+    body = [(r.student_id, r.assignment, f"{r.score:g} / {r.max_score:g}", r.status, ",".join(r.flags))
+            for r in rows]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join([fmt.format(*header), fmt.format(*("-" * w for w in widths))]
+                     + [fmt.format(*row) for row in body])
