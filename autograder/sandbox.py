@@ -147,6 +147,22 @@ def sandbox_uid() -> Iterator[int]:
             _uid_slots_in_use.discard(slot)
 
 
+@lru_cache(maxsize=1)
+def bwrap_options() -> frozenset[str]:
+    """The options this bubblewrap knows (older releases lack --size and --disable-userns)."""
+    try:
+        text = subprocess.run(["bwrap", "--help"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return frozenset()
+    return frozenset(word for word in text.split() if word.startswith("--"))
+
+
+def _tmpfs(path: str, perms: str, megabytes: int) -> list[str]:
+    # Without --size (bubblewrap < 0.8) the tmpfs is bounded only by the kernel's default (half the RAM).
+    size = ["--size", str(megabytes * 2**20)] if "--size" in bwrap_options() else []
+    return ["--perms", perms, *size, "--tmpfs", path]
+
+
 def bwrap_command(settings: RunSettings) -> list[str]:
     """The bubblewrap command line that starts the runner inside the sandbox."""
     lim = settings.limits
@@ -154,7 +170,9 @@ def bwrap_command(settings: RunSettings) -> list[str]:
            "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
     if os.getuid() != 0:
         # Unprivileged bubblewrap needs a user namespace; nested ones are refused.
-        cmd += ["--unshare-user", "--disable-userns"]
+        cmd += ["--unshare-user"]
+        if "--disable-userns" in bwrap_options():
+            cmd.append("--disable-userns")
     else:
         # As root, bubblewrap would keep every capability: keep only what the runner
         # needs to hand its work folder to the sandbox uid and become that uid.
@@ -171,17 +189,17 @@ def bwrap_command(settings: RunSettings) -> list[str]:
     mounts.append(("--ro-bind-try", "/sys/devices/system/cpu", "/sys/devices/system/cpu"))
     mounts += [("--ro-bind", p, p) for p in python_paths() if p != "/usr" and not p.startswith("/usr/")]
     mounts.append(("--ro-bind", str(RUNNER), RUNNER_IN_SANDBOX))
+    # The private /tmp comes first: the Python install or the course may live under
+    # /tmp (a CI checkout), and binds made after the tmpfs stay visible inside it.
+    cmd += ["--proc", "/proc", "--dev", "/dev",
+            *_tmpfs("/dev/shm", "1777", lim.tmp_mb), *_tmpfs("/tmp", "1777", lim.tmp_mb)]
     # bubblewrap would create the folders above mount points with mode 0700, which
     # the unprivileged uid cannot cross: create them first, world-readable.
     for parent in _parents([dest for _, _, dest in mounts] + [WORKDIR]):
         cmd += ["--perms", "0755", "--dir", parent]
     for option, src, dest in mounts:
         cmd += [option, src, dest]
-    cmd += ["--proc", "/proc", "--dev", "/dev",
-            "--perms", "1777", "--size", str(lim.tmp_mb * 2**20), "--tmpfs", "/dev/shm",
-            "--perms", "1777", "--size", str(lim.tmp_mb * 2**20), "--tmpfs", "/tmp",
-            "--perms", "0700", "--size", str(lim.home_mb * 2**20), "--tmpfs", WORKDIR,
-            "--chdir", WORKDIR, "--clearenv"]
+    cmd += [*_tmpfs(WORKDIR, "0700", lim.home_mb), "--chdir", WORKDIR, "--clearenv"]
     for key, value in clean_kernel_env().items():
         cmd += ["--setenv", key, value]
     cmd += ["--", sys.executable, "-I", RUNNER_IN_SANDBOX]
