@@ -37,7 +37,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	@# two test workers on two cores: one BLAS thread each, or OpenBLAS threads spin against each other
-	DLBRICKS_QUICK=1 OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadgroup
+	DLBRICKS_QUICK=1 OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadgroup --durations=20
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" -q
