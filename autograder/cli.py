@@ -90,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="memory limit per submission in MB (default: 3072)")
     gr.add_argument("--executor", choices=("local", "dask"), default="local",
                     help="local process pool (default) or a Dask distributed cluster")
-    gr.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address, e.g. tcp://host:8786")
+    gr.add_argument("--scheduler", metavar="ADDRESS",
+                    help="Dask scheduler address, e.g. tcp://host:8786 (default with --executor dask: "
+                         "a local cluster of --workers processes)")
     gr.add_argument("--db", metavar="URL",
                     help="gradebook SQLAlchemy URL (default: sqlite:///OUT/gradebook.db)")
     gr.add_argument("--unsafe", action="store_true",

@@ -47,7 +47,8 @@ def summary_text(run: GradeRun, out: Path) -> str:
     for err in run.grader_errors:
         lines.append(f"Grader error: {err}")
     lines.append(f"Grades:   {out / 'grades.csv'}")
-    lines.append(f"Feedback: {out / 'feedback'}/STUDENT/ASSIGNMENT/NOTEBOOK.html")
+    lines.append(f"Feedback: {out / 'feedback'}/STUDENT/ASSIGNMENT/NOTEBOOK.html (for the students)")
+    lines.append(f"Executed notebooks: {out / 'autograded'} (instructors only: they contain the hidden tests)")
     return "\n".join(lines)
 
 
