@@ -43,7 +43,8 @@ RUN if [ -f /src/docker/host-ca.crt ]; then export PIP_CERT=/src/docker/host-ca.
       *)    echo "TF_VARIANT must be cpu or cuda, not '$TF_VARIANT'" >&2; exit 1 ;; \
     esac \
  && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} + \
- && /opt/venv/bin/jupyter labextension list 2>&1 | grep -q nbgrader
+ && /opt/venv/bin/jupyter labextension list > /tmp/labextensions.txt 2>&1 \
+ && grep -q nbgrader /tmp/labextensions.txt
 
 FROM base
 ARG NB_USER=student
