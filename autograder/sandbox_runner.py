@@ -28,6 +28,7 @@ test code back from IPython's input history.
 """
 from __future__ import annotations
 
+import ast
 import ctypes
 import json
 import os
@@ -45,6 +46,44 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # larger kernel messages are refused by Ze
 KEPT_MIME = ("text/plain", "image/png", "text/html")
 MAX_IMAGE_BYTES = 1024 * 1024
 PR_SET_DUMPABLE = 4
+
+# Sent to the kernel (silently, without history) before and after every test segment:
+# reports which parts of dlbricks.check were replaced from outside the library (a
+# monkeypatched check function, a rebound `check` name, a swapped module) and
+# puts the real ones back. Its answer comes back in the execute reply.
+CHECK_GUARD = r"""
+def __autograder_guard():
+    import importlib, json, sys, types
+    module = sys.modules.get("dlbricks.check")
+    if module is None:
+        return json.dumps([])
+    changed = []
+    for name, value in list(vars(module).items()):
+        if name.startswith("__"):
+            continue
+        owner = getattr(value, "__module__", None)
+        if isinstance(value, types.ModuleType):
+            if sys.modules.get(value.__name__) is not value:
+                changed.append(name)
+        elif isinstance(value, (types.FunctionType, type)):
+            home = sys.modules.get(owner or "")
+            if owner is None or owner.startswith(("__main__", "<")) or home is None:
+                changed.append(name)
+            elif isinstance(value, types.FunctionType) and value.__code__.co_filename != getattr(home, "__file__", None):
+                changed.append(name)
+    package = sys.modules.get("dlbricks")
+    if package is not None and package.__dict__.get("check", module) is not module:
+        changed.append("dlbricks.check")
+        package.check = module
+    namespace = get_ipython().user_ns
+    if "check" in namespace and namespace["check"] is not module and hasattr(namespace["check"], "close"):
+        changed.append("check")
+        namespace["check"] = module
+    if changed:
+        importlib.reload(module)
+    return json.dumps(changed)
+__autograder_guard_result = __autograder_guard()
+"""
 PR_SET_PDEATHSIG = 1
 
 
@@ -403,6 +442,34 @@ def execute(kernel: Kernel, code: str, store_history: bool, outputs: CellOutputs
     return {"status": status, "error": error}
 
 
+def guard_checks(kernel: Kernel, timeout: float = 30.0) -> list[str] | None:
+    """Run CHECK_GUARD; the names found replaced, or None when the guard itself failed.
+
+    A failed guard (the kernel rewrote or refused it) counts as tampering.
+    """
+    msg_id = kernel.send("execute_request", {
+        "code": CHECK_GUARD, "silent": True, "store_history": False,
+        "user_expressions": {"guard": "__autograder_guard_result"}, "allow_stdin": False,
+        "stop_on_error": False})
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and kernel.alive():
+        events = kernel.poll(0.1)
+        if kernel.iopub in events:
+            while kernel.recv(kernel.iopub) is not None:
+                pass
+        if kernel.shell in events:
+            msg = kernel.recv(kernel.shell)
+            if not msg or msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            try:
+                text = msg["content"]["user_expressions"]["guard"]["data"]["text/plain"]
+                names = json.loads(ast.literal_eval(text))
+                return [str(n)[:100] for n in names][:50] if isinstance(names, list) else None
+            except (KeyError, TypeError, ValueError, SyntaxError):
+                return None
+    return None
+
+
 class RecordReader:
     """Reads the check records appended since the last call (the check-record protocol)."""
 
@@ -480,14 +547,19 @@ def run(request: dict) -> None:
             for seg in cell["segments"]:
                 left = min(float(request["timeout"]) - (time.monotonic() - cell_start),
                            deadline - (time.monotonic() - started))
+                is_test = bool(seg.get("test"))
+                before = guard_checks(kernel) if is_test else []
+                reader.new_records()  # anything written outside the segment is not its record
                 if left <= 0:
                     result = {"status": "timeout", "error": None}
                 else:
-                    result = execute(kernel, seg["code"], not seg.get("test", False), outputs, left)
+                    result = execute(kernel, seg["code"], not is_test, outputs, left)
                 records, overflow = reader.new_records()
-                segments_out.append({"hidden": bool(seg.get("hidden")), "test": bool(seg.get("test")),
+                after = guard_checks(kernel) if is_test and kernel.alive() and result["status"] != "timeout" else []
+                segments_out.append({"hidden": bool(seg.get("hidden")), "test": is_test,
                                      "status": result["status"], "error": result.get("error"),
-                                     "records": records, "records_overflow": overflow})
+                                     "records": records, "records_overflow": overflow,
+                                     "guard_before": before, "guard_after": after})
                 if result["status"] != "ok":
                     cell_status = result["status"]
                     if result["status"] == "died":

@@ -23,6 +23,17 @@ class SegmentResult:
     error: dict | None
     records: list
     records_overflow: bool = False
+    guard_before: list[str] | None = field(default_factory=list)  # check parts found replaced (None: guard failed)
+    guard_after: list[str] | None = field(default_factory=list)
+
+    @property
+    def trusted(self) -> bool:
+        """The segment ran with the real dlbricks.check from start to end."""
+        return self.guard_before is not None and self.guard_after == []
+
+    @property
+    def tampered(self) -> bool:
+        return not self.trusted or bool(self.guard_before)
 
 
 @dataclass
@@ -84,7 +95,15 @@ def _segment(raw: Any) -> SegmentResult:
     records = raw.get("records") if isinstance(raw.get("records"), list) else []
     status = raw.get("status") if raw.get("status") in CELL_STATUSES else "error"
     return SegmentResult(bool(raw.get("hidden")), bool(raw.get("test")), status, error, records,
-                         bool(raw.get("records_overflow")))
+                         bool(raw.get("records_overflow")), _guard(raw.get("guard_before"), status),
+                         _guard(raw.get("guard_after"), status))
+
+
+def _guard(value: Any, status: str) -> list[str] | None:
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return [v[:100] for v in value[:50]]
+    # No answer after a segment that timed out or killed the kernel is expected, not tampering.
+    return [] if value is None and status in ("timeout", "deadline", "died") else None
 
 
 def parse_events(events: list[dict], planned: set[int]) -> dict[int, CellResult]:

@@ -135,6 +135,8 @@ def judge_test(grade_id: str, points: float, ref_segments: list[dict], cell: Cel
         return TestResult(grade_id, 0.0, points, "not_run", checks)
     error = _error_text(cell)
     kernel_ok = cell.status == "ok" and all(s.status == "ok" for s in cell.segments)
+    patched = any(s.tampered for s in cell.segments)  # the check library was replaced at some point
+    untrusted = any(not s.trusted for s in cell.segments if s.status not in ("timeout", "deadline", "died"))
     checks: list[CheckResult] = []
     outside_ok = True
     n_reference = 0
@@ -159,8 +161,13 @@ def judge_test(grade_id: str, points: float, ref_segments: list[dict], cell: Cel
         passed_cell = kernel_ok
         return TestResult(grade_id, points if passed_cell else 0.0, points,
                           "passed" if passed_cell else "failed", checks, error, judged_outside=False)
+    if untrusted:
+        # Records written while dlbricks.check was replaced prove nothing.
+        outside_ok = False
+        checks = [CheckResult(c.label, c.hidden, False, "not counted: dlbricks.check was replaced during this test")
+                  for c in checks]
     passed_cell = kernel_ok and outside_ok
-    tampering = kernel_ok and not outside_ok
+    tampering = (kernel_ok and not outside_ok) or patched
     return TestResult(grade_id, points if passed_cell else 0.0, points,
                       "passed" if passed_cell else "failed", checks, error, tampering)
 

@@ -130,9 +130,19 @@ def crafted_batch(loopback_port: int) -> list[Crafted]:
         "for _name in [n for n in dir(_c) if n.startswith('_judge')]:\n"
         "    setattr(_c, _name, lambda *a, **k: _c.Verdict(True, ''))\n"
         "_c._allclose = lambda *a, **k: True"))))
-    # Every later test calls the no-op check.close: nothing of the notebook passes.
-    add(Crafted("patch_check_noop", 0.0, flags_include=("tampering",)), with_cell(wrong, "relu", _append((
+    # The grader puts the real check.close back before each test: only relu (wrong) fails.
+    add(Crafted("patch_check_noop", 4.0, flags_include=("tampering",)), with_cell(wrong, "relu", _append((
         "from dlbricks import check as _c\n_c.close = lambda *a, **k: None"))))
+    # Forged records: the real check called with the expected value as the answer.
+    add(Crafted("forge_records", 4.0, flags_include=("tampering",)), with_cell(wrong, "relu", _append(
+        "from dlbricks import check as _c\n_real_close = _c.close\n"
+        "_c.close = lambda actual, expected, **kw: _real_close(expected, expected, **kw)")))
+    add(Crafted("patch_during_test", 4.0, flags_include=("tampering",)), with_cell(right, "relu", lambda s: (
+        "def relu(x):\n"
+        "    import dlbricks.check as c\n"
+        "    real = c.close\n"
+        "    c.close = lambda a, e, **kw: real(e, e, **kw)  # for the checks that follow\n"
+        "    return np.asarray(x, dtype=float)")))
     add(Crafted("patch_assertion", 4.0), with_cell(wrong, "relu", _append((
         "import builtins\nclass _Quiet(Exception):\n    pass\n"
         "builtins.AssertionError = _Quiet\n"

@@ -100,3 +100,27 @@ def test_reference_from_report_reports_a_failing_solution():
     reference, problems = reference_from_report(report, plan)
     assert set(reference) == {"a", "b"}
     assert any("test cell b fails on the solution" in p for p in problems)
+
+
+def test_a_check_library_replaced_during_the_test_voids_it():
+    c = cell("ok", ("ok", [rec("visible", np.array([1.0, 2.0]))], None),
+             ("ok", [rec("hidden a", 3.0), rec("hidden b", np.array([0.5]))], None))
+    c.segments[1].guard_after = ["close"]
+    t = judge_test("t", 2.0, REFERENCE, c)
+    assert (t.points, t.tampering) == (0.0, True)
+    assert all("replaced" in ch.message for ch in t.checks)
+
+
+def test_a_patch_undone_before_the_test_is_flagged_but_the_honest_result_counts():
+    c = cell("ok", ("ok", [rec("visible", np.array([1.0, 2.0]))], None),
+             ("ok", [rec("hidden a", 3.0), rec("hidden b", np.array([0.5]))], None))
+    c.segments[0].guard_before = ["close", "check"]
+    t = judge_test("t", 2.0, REFERENCE, c)
+    assert (t.points, t.tampering) == (2.0, True)
+
+
+def test_a_guard_that_did_not_answer_is_tampering():
+    c = cell("ok", ("ok", [rec("visible", np.array([1.0, 2.0]))], None),
+             ("ok", [rec("hidden a", 3.0), rec("hidden b", np.array([0.5]))], None))
+    c.segments[0].guard_before = None
+    assert judge_test("t", 2.0, REFERENCE, c).points == 0.0
