@@ -145,7 +145,12 @@ def kernel_limits(limits: dict) -> None:
     mb = 1024 * 1024
     _set(resource.RLIMIT_DATA, int(limits["memory_mb"]) * mb)
     _set(resource.RLIMIT_NPROC, int(limits["nproc"]))
-    _set(resource.RLIMIT_CPU, int(limits["cpu_seconds"]))
+    # SIGXCPU at the soft limit says why the kernel stopped; SIGKILL follows if it is ignored.
+    cpu = int(limits["cpu_seconds"])
+    try:
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+    except (ValueError, OSError):
+        _set(resource.RLIMIT_CPU, cpu)
     _set(resource.RLIMIT_FSIZE, int(limits["fsize_mb"]) * mb)
     _set(resource.RLIMIT_NOFILE, int(limits["nofile"]))
     _set(resource.RLIMIT_CORE, 0)
@@ -301,7 +306,8 @@ class Kernel:
         code = self.proc.poll()
         if code is None:
             return {"returncode": None}
-        out: dict[str, Any] = {"returncode": code}
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # the kernel, once reaped
+        out: dict[str, Any] = {"returncode": code, "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2)}
         if code < 0:
             try:
                 out["signal"] = signal.Signals(-code).name

@@ -58,6 +58,7 @@ class ExecutionReport:
     message: str = ""
     wall_seconds: float = 0.0
     flags: list[str] = field(default_factory=list)
+    cpu_seconds: float = 0.0  # CPU time the kernel used (known once it ended)
 
 
 def _text(value: Any, limit: int = 20000) -> str:
@@ -123,7 +124,7 @@ def parse_events(events: list[dict], planned: set[int]) -> dict[int, CellResult]
     return cells
 
 
-def execution_flags(report: ExecutionReport) -> list[str]:
+def execution_flags(report: ExecutionReport, cpu_limit: float = float("inf")) -> list[str]:
     """What the instructor should know about how the execution went."""
     flags: list[str] = []
     statuses = {c.status for c in report.cells.values()}
@@ -134,9 +135,11 @@ def execution_flags(report: ExecutionReport) -> list[str]:
         flags.append("memory_limit")
     if report.end_status == "kernel_died" or "died" in statuses:
         flags.append("kernel_died")
-        if report.signal in ("SIGXCPU",):
+        out_of_cpu = report.signal == "SIGXCPU" or (
+            report.signal == "SIGKILL" and report.cpu_seconds >= cpu_limit - 1)
+        if out_of_cpu:
             flags.append("cpu_limit")
-        if report.signal in ("SIGKILL", "SIGABRT", "SIGSEGV", "SIGBUS") and "memory_limit" not in flags:
+        elif report.signal in ("SIGKILL", "SIGABRT", "SIGSEGV", "SIGBUS") and "memory_limit" not in flags:
             # A native allocation failure (TensorFlow, numpy internals) aborts instead of raising.
             flags.append("memory_limit")
     if any(c.truncated for c in report.cells.values()):
@@ -160,10 +163,12 @@ def execute_plan(plan: list[dict], settings: RunSettings) -> ExecutionReport:
         message = outcome.stderr[-2000:]
     cells = parse_events(outcome.events, {c["index"] for c in plan})
     sig = end.get("signal") if isinstance(end.get("signal"), str) else None
+    cpu = end.get("cpu_seconds")
     report = ExecutionReport(cells, end_status, started,
                              end.get("returncode") if isinstance(end.get("returncode"), int) else None,
-                             sig, message, outcome.wall_seconds)
-    report.flags = execution_flags(report)
+                             sig, message, outcome.wall_seconds,
+                             cpu_seconds=float(cpu) if isinstance(cpu, (int, float)) else 0.0)
+    report.flags = execution_flags(report, settings.limits.cpu_seconds)
     return report
 
 
@@ -183,4 +188,4 @@ def report_from_dict(data: dict[str, Any]) -> ExecutionReport:
         cells[c["index"]] = CellResult(c["index"], c["status"], segments, c["outputs"], c["truncated"], c["seconds"])
     return ExecutionReport(cells, data["end_status"], data["started"], data.get("returncode"),
                            data.get("signal"), data.get("message", ""), data.get("wall_seconds", 0.0),
-                           list(data.get("flags", [])))
+                           list(data.get("flags", [])), data.get("cpu_seconds", 0.0))

@@ -172,6 +172,8 @@ def test_network_attempt_reaches_nothing(graded):
 
 
 def test_no_process_outlives_its_grading(graded):
+    _, _, out, _, _ = graded
+    assert "the process limit stopped me" in output_text(out, "spawner")
     assert processes_matching("sleep 986") == []
     assert processes_matching("sleep 987") == []
 

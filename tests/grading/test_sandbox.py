@@ -76,3 +76,15 @@ def test_unsafe_mode_runs_the_same_runner_without_bubblewrap():
     plan = [{"index": 0, "grade_id": None, "segments": _seg("import os\nprint(os.environ['DLBRICKS_QUICK'])")}]
     report = execute_plan(plan, RunSettings(timeout=20, deadline=60, unsafe=True))
     assert report.cells[0].status == "ok" and report.cells[0].outputs[0]["text"].strip() == "1"
+
+
+@pytest.mark.slow
+def test_file_size_and_cpu_time_limits():
+    plan = [{"index": 0, "grade_id": None, "segments": _seg(
+        "with open('/tmp/big.bin', 'wb') as fh:\n    fh.write(b'0' * (40 * 2**20))")},
+            {"index": 1, "grade_id": None, "segments": _seg("x = 0\nwhile True:\n    x += 1")}]
+    report = execute_plan(plan, RunSettings(timeout=60, deadline=90,
+                                            limits=Limits(fsize_mb=8, cpu_seconds=4)))
+    first = report.cells[0]
+    assert first.status == "error" and "File too large" in first.segments[0].error["evalue"]
+    assert report.cells[1].status == "died" and {"kernel_died", "cpu_limit"} <= set(report.flags)
