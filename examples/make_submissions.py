@@ -12,9 +12,9 @@ Students
 ada_right      every exercise solved (the source's solutions): full marks
 ben_partial    the last exercise left undone: partial credit
 cy_broken      a file cut off in the middle of saving: invalid
-eve_malicious  right answers plus everything a cheater might try:
-               switching the checks off, reading source/ and the gradebook, the
-               network, a pile of background processes: zero, flagged tampering
+eve_malicious  nothing solved, only everything a cheater might try: switching
+               the checks off, reading source/ and the gradebook, the network, a
+               pile of background processes: zero, flagged tampering
 """
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ def make(course: Course, lessons: list[str], out: Path = SUBMITTED) -> list[Path
         broken.write_bytes(data[: len(data) // 2])  # what an interrupted save leaves
         written.append(broken)
 
-        malicious = copy.deepcopy(right)
+        malicious = copy.deepcopy(release)  # nothing solved: only the cheating
         first = solution_cells(malicious)[0]
         first.source = first.source + "\n" + MALICIOUS
         written.append(write_submission(out, "eve_malicious", lesson, lesson, malicious))
