@@ -52,8 +52,9 @@ rm -f docker/host-ca.crt
 size_mb=$(( $(docker image inspect -f '{{.Size}}' "$tag") / 1024 / 1024 ))
 echo "built $tag ($size_mb MB)"
 
-# bubblewrap needs user namespaces, which Docker's default seccomp/AppArmor profiles forbid.
-sandbox_opts=(--security-opt seccomp=unconfined --security-opt apparmor=unconfined)
+# bubblewrap needs user namespaces and a fresh /proc, which Docker's default seccomp,
+# AppArmor and masked-/proc settings forbid.
+sandbox_opts=(--security-opt seccomp=unconfined --security-opt apparmor=unconfined --security-opt systempaths=unconfined)
 
 docker run --rm --network none -v "$repo:/repo:ro" -e DLBRICKS_QUICK=1 -w /tmp "$tag" \
   python3 -m pytest -q -p no:cacheprovider -o addopts= -m "not slow" /repo/tests/unit
