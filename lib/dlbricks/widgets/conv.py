@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import nn
-from .render import esc, fmt, svg_document
+from .render import View, esc, fmt, svg_document
 
 __all__ = ["KERNELS", "KERNEL_LABELS", "PaddingPlan", "padding_plan", "default_image", "ConvExplorer"]
 
@@ -166,7 +166,7 @@ def _num(v: float, digits: int) -> str:
 # --------------------------------------------------------------------------------------
 # ConvExplorer
 # --------------------------------------------------------------------------------------
-class ConvExplorer:
+class ConvExplorer(View):
     """Slide a kernel over an image: window, dot product, output cell and output shape.
 
     Parameters
@@ -252,25 +252,6 @@ class ConvExplorer:
         self.show_all_checkbox.observe(self._on_position, names="value")
         self.step_button.on_click(lambda _button: self.step())
         self._redraw()
-
-    # ---- display ---------------------------------------------------------------------
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
-
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
-
-    @property
-    def html(self) -> str:
-        """The HTML currently shown: the formulas, the SVG drawing and the dot product."""
-        return self._output.value
-
-    @property
-    def svg(self) -> str:
-        """The current drawing, an inline ``<svg>`` string."""
-        return self._svg
 
     # ---- state -----------------------------------------------------------------------
     @property
