@@ -57,10 +57,10 @@ CONTENT_BOX_JS = """root => {
     }
   };
   visit(root);
-  const pad = 8;
-  return {x: Math.max(r0.left - pad, 0), y: Math.max(r0.top - pad, 0),
+  const pad = 8;  // none above: the output area's border would show
+  return {x: Math.max(r0.left - pad, 0), y: r0.top,
           width: Math.min(right, r0.right) - r0.left + 2 * pad,
-          height: Math.min(bottom, r0.bottom) - r0.top + 2 * pad};
+          height: Math.min(bottom, r0.bottom) - r0.top + pad};
 }"""
 
 
