@@ -308,8 +308,19 @@ def _communicate(argv: list[str], env: dict[str, str], request: bytes, wall_limi
                  limits: Limits) -> RunOutcome:
     """Start the runner, feed it the request, read its event lines until it ends or the wall limit."""
     start = time.monotonic()
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env, start_new_session=True)
+    info_read, info_write = (os.pipe() if argv[0] == "bwrap" else (-1, -1))
+    if info_write >= 0:
+        # bubblewrap tells the pid of the sandbox's init on this fd: killing that init is what
+        # makes the kernel kill everything left in the sandbox's pid namespace.
+        argv = [argv[0], "--info-fd", str(info_write), *argv[1:]]
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=env, start_new_session=True,
+                                pass_fds=(info_write,) if info_write >= 0 else ())
+    finally:
+        if info_write >= 0:
+            os.close(info_write)
+    sandbox_init = _SandboxInit(info_read) if info_read >= 0 else None
     events: list[dict] = []
     stderr_chunks: list[bytes] = []
     killed = threading.Event()
@@ -347,11 +358,62 @@ def _communicate(argv: list[str], env: dict[str, str], request: bytes, wall_limi
         if isinstance(event, dict):
             events.append(event)
     proc.wait()
-    _kill_group(proc)  # nothing may outlive its grading
+    # Nothing may outlive its grading. bubblewrap returns as soon as the runner exits, while
+    # its init lingers as long as processes the notebook left behind (orphans it reaps).
+    _kill_group(proc)
+    if sandbox_init is not None:
+        sandbox_init.kill_and_wait()
     end = next((e for e in reversed(events) if e.get("event") == "end"), None)
     return RunOutcome(events=events, end=end,
                       stderr=b"".join(stderr_chunks).decode("utf-8", "replace"),
                       wall_seconds=time.monotonic() - start, killed=killed.is_set())
+
+
+class _SandboxInit:
+    """The sandbox's init process, known by a pidfd (no pid-reuse race), read from bubblewrap's info fd."""
+
+    def __init__(self, info_fd: int) -> None:
+        self.pidfd: int | None = None
+        self._reader = threading.Thread(target=self._read, args=(info_fd,), daemon=True)
+        self._reader.start()
+
+    def _read(self, fd: int) -> None:
+        data = b""
+        try:
+            with os.fdopen(fd, "rb", buffering=0) as stream:
+                decoder = json.JSONDecoder()
+                while True:
+                    chunk = stream.read(4096)
+                    if not chunk:
+                        return
+                    data += chunk
+                    try:
+                        info, _ = decoder.raw_decode(data.decode("utf-8", "replace").strip())
+                    except ValueError:
+                        continue
+                    pid = info.get("child-pid") if isinstance(info, dict) else None
+                    if isinstance(pid, int) and pid > 1:
+                        self.pidfd = os.pidfd_open(pid)
+                    return
+        except (OSError, ValueError):
+            return
+
+    def kill_and_wait(self, timeout: float = 60.0) -> None:
+        """SIGKILL the init and wait until it is gone: the kernel reaps the whole namespace first."""
+        import select
+        import signal
+
+        self._reader.join(timeout=5)
+        if self.pidfd is None:
+            return
+        try:
+            signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            select.select([self.pidfd], [], [], timeout)
+        except (ProcessLookupError, PermissionError, OSError):
+            pass
+        finally:
+            os.close(self.pidfd)
+            self.pidfd = None
 
 
 def _wait(proc: subprocess.Popen, timeout: float) -> bool:

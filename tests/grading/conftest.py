@@ -1,6 +1,7 @@
 """Shared fixtures of the grading tests: the fixture course and copies of it."""
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -16,3 +17,17 @@ def fixture_course(tmp_path: Path) -> Path:
     root = tmp_path / "course"
     shutil.copytree(FIXTURE_COURSE, root)
     return root
+
+
+def processes_matching(marker: str) -> list[str]:
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if marker in cmdline:
+            found.append(f"{pid}: {cmdline}")
+    return found

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import FIXTURE_ASSIGNMENT, FIXTURE_COURSE
+from .conftest import FIXTURE_ASSIGNMENT, FIXTURE_COURSE, processes_matching
 from .crafted import HIDDEN_SNIPPETS, SECRET_ENV, SECRET_VALUE, crafted_batch
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grading-e2e")]
@@ -82,20 +82,6 @@ def output_text(out: Path, student: str) -> str:
             parts.append(o.get("text", "") + o.get("data", {}).get("text/plain", "")
                          + o.get("ename", "") + o.get("evalue", ""))
     return "\n".join(parts)
-
-
-def processes_matching(marker: str) -> list[str]:
-    found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if marker in cmdline:
-            found.append(f"{pid}: {cmdline}")
-    return found
 
 
 @pytest.fixture(scope="module")

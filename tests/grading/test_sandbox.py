@@ -11,7 +11,7 @@ from autograder.cli import main
 from autograder.sandbox import Limits, RunSettings, bwrap_command, clean_kernel_env
 from autograder.steps.execute import execute_plan
 
-from .conftest import FIXTURE_COURSE
+from .conftest import FIXTURE_COURSE, processes_matching
 
 
 def _seg(code: str) -> list[dict]:
@@ -100,3 +100,22 @@ def test_file_size_and_cpu_time_limits():
     first = report.cells[0]
     assert first.status == "error" and "File too large" in first.segments[0].error["evalue"]
     assert report.cells[1].status == "died" and {"kernel_died", "cpu_limit"} <= set(report.flags)
+
+
+@pytest.mark.slow
+def test_nothing_the_notebook_started_is_alive_when_the_run_returns():
+    # Orphans, a new session and a double fork: all must be gone the moment execute_plan returns,
+    # not some time later (the next submission may reuse the sandbox uid).
+    plan = [{"index": 0, "grade_id": None, "segments": _seg(
+        "import os, subprocess\n"
+        "kids = [subprocess.Popen(['sleep', '981']) for _ in range(5)]\n"
+        "os.system('setsid sleep 982 > /dev/null 2>&1 &')\n"
+        "if os.fork() == 0:\n"
+        "    if os.fork() == 0:\n"
+        "        os.execvp('sleep', ['sleep', '983'])\n"
+        "    os._exit(0)\n"
+        "print('started')")}]
+    report = execute_plan(plan, RunSettings(timeout=30, deadline=60))
+    assert report.cells[0].status == "ok"
+    for marker in ("sleep 981", "sleep 982", "sleep 983"):
+        assert processes_matching(marker) == [], marker
