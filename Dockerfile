@@ -26,7 +26,7 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG TF_VARIANT=cpu
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
-COPY pyproject.toml constraints.txt README.md /src/
+COPY pyproject.toml constraints.txt README.md LICENSE /src/
 COPY lib /src/lib
 COPY autograder /src/autograder
 # docker/ may hold host-ca.crt: a CA bundle for builds behind a TLS-inspecting proxy
