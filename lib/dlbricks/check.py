@@ -4,9 +4,29 @@ Every check raises ``AssertionError`` when it fails. The message says what was
 checked (the ``label``), the expected and actual shape and a few values, the
 largest error, and a hint when the mistake looks familiar: a transposed
 result, a missing bias, a sum where a mean was wanted, a flipped sign, a
-factor of 2, probabilities that do not sum to 1, NaN or inf from an unstable
-softmax or log, integer division, a wrong dtype, or a function that returned
-``None``. Nothing is printed: the message travels in the exception only.
+factor of 2, probabilities that do not sum to 1, NaN or inf (which kind, where,
+and what that pattern points to), integer division, a wrong dtype, or a
+function that returned ``None``. Checks print nothing: the message travels in
+the exception only. (``demo_uses``, for demonstration cells rather than tests,
+prints one note when an exercise it needs is not written yet.)
+
+When hints speak
+----------------
+A hint names a cause only when the values are evidence for it, since a wrong
+hint sends a student after the wrong bug. In particular, one number is always
+some multiple c of another, so for a single number (or an array whose nonzero
+entries are all equal) the multiple alone proves nothing: "sum where a mean
+was wanted", "factor of 2" and "opposite sign" are said only when
+
+- the result is that multiple of the expected one over two or more different
+  values (an array), or
+- the expected number is not a simple one (a fraction p/q with q <= 1000 or a
+  number with at most 4 significant digits, as hand-picked inputs give, and
+  every integer), so an exact ratio of -1, 2 or N cannot be a coincidence, or
+- the test declared the sample count, ``close(..., n_samples=N)``, and the
+  ratio is exactly N (a sum where a mean was wanted) or 1/N (the reverse).
+
+Otherwise the message shows the expected and the actual value and no hint.
 
 Tolerance convention (the only one in the kit)
 ----------------------------------------------
@@ -44,6 +64,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,7 +75,7 @@ from .gradcheck import numerical_grad
 
 __all__ = [
     "close", "equal", "shape", "probabilities", "at_least", "at_most", "is_true", "raises",
-    "returns_value", "gradient", "encode_value", "decode_value", "rejudge",
+    "returns_value", "gradient", "demo_uses", "encode_value", "decode_value", "rejudge",
     "rejudge_details", "TooLarge", "Unrecordable", "DEFAULT_RTOL", "DEFAULT_ATOL",
     "RECORD_ENV", "MAX_RECORD_ELEMENTS",
 ]
@@ -420,7 +441,13 @@ _NONE_HINT = (
 def _judge_close(actual: Any, expected: Any, params: Mapping[str, Any]) -> Verdict:
     """|actual - expected| <= atol + rtol*|expected| elementwise; recursive over dicts/lists."""
     rtol, atol = _tolerances(params)
-    return _close_tree(actual, expected, rtol, atol, path="")
+    return _close_tree(actual, expected, rtol, atol, path="", n_samples=_n_samples(params))
+
+
+def _n_samples(params: Mapping[str, Any]) -> int | None:
+    """The sample count a test declared (params["n_samples"]), or None; it only shapes hints."""
+    n = params.get("n_samples")
+    return n if type(n) is int and n >= 2 else None
 
 
 def _judge_equal(actual: Any, expected: Any, params: Mapping[str, Any]) -> Verdict:
@@ -435,7 +462,8 @@ def _tolerances(params: Mapping[str, Any]) -> tuple[float, float]:
     return rtol, atol
 
 
-def _close_tree(actual: Any, expected: Any, rtol: float, atol: float, path: str) -> Verdict:
+def _close_tree(actual: Any, expected: Any, rtol: float, atol: float, path: str,
+                n_samples: int | None = None) -> Verdict:
     special = _special_failure(actual)
     if special:
         return _at(path, special)
@@ -450,22 +478,23 @@ def _close_tree(actual: Any, expected: Any, rtol: float, atol: float, path: str)
         return _at(path, Verdict(False, f"expected {_describe_value(expected)}, got None.\n"
                                  + _NONE_HINT))
     if isinstance(expected, dict):
-        return _close_dict(actual, expected, rtol, atol, path)
+        return _close_dict(actual, expected, rtol, atol, path, n_samples)
     expected_arr = _numeric(expected)
     if expected_arr is not None:
         actual_arr = _numeric(actual)
         if actual_arr is None:
             return _at(path, Verdict(False, f"expected numbers ({_describe_value(expected)}), "
                                      f"got {_short(actual)}." + _type_hint(actual)))
-        return _at(path, _compare_arrays(actual_arr, expected_arr, rtol, atol))
+        return _at(path, _compare_arrays(actual_arr, expected_arr, rtol, atol, n_samples))
     if isinstance(expected, list):
-        return _close_list(actual, expected, rtol, atol, path)
+        return _close_list(actual, expected, rtol, atol, path, n_samples)
     if isinstance(expected, np.ndarray) or isinstance(expected, str):
         return _at(path, _compare_text(actual, expected))
     return _at(path, Verdict(False, f"cannot compare with {_short(expected)}."))
 
 
-def _close_dict(actual: Any, expected: dict, rtol: float, atol: float, path: str) -> Verdict:
+def _close_dict(actual: Any, expected: dict, rtol: float, atol: float, path: str,
+                n_samples: int | None = None) -> Verdict:
     if not isinstance(actual, dict):
         return _at(path, Verdict(False, f"expected a dict with keys {sorted(expected)}, "
                                  f"got {_short(actual)}."))
@@ -480,20 +509,21 @@ def _close_dict(actual: Any, expected: dict, rtol: float, atol: float, path: str
         return _at(path, Verdict(False, f"the dict has {' and '.join(parts)}; expected keys "
                                  f"{sorted(expected)}."))
     for key in expected:
-        verdict = _close_tree(actual[key], expected[key], rtol, atol, f"{path}[{key!r}]")
+        verdict = _close_tree(actual[key], expected[key], rtol, atol, f"{path}[{key!r}]", n_samples)
         if not verdict.passed:
             return verdict
     return _PASS
 
 
-def _close_list(actual: Any, expected: list, rtol: float, atol: float, path: str) -> Verdict:
+def _close_list(actual: Any, expected: list, rtol: float, atol: float, path: str,
+                n_samples: int | None = None) -> Verdict:
     if not isinstance(actual, list):
         return _at(path, Verdict(False, f"expected a list/tuple of {len(expected)} items, "
                                  f"got {_short(actual)}."))
     if len(actual) != len(expected):
         return _at(path, Verdict(False, f"expected {len(expected)} items, got {len(actual)}."))
     for i, (a, e) in enumerate(zip(actual, expected)):
-        verdict = _close_tree(a, e, rtol, atol, f"{path}[{i}]")
+        verdict = _close_tree(a, e, rtol, atol, f"{path}[{i}]", n_samples)
         if not verdict.passed:
             return verdict
     return _PASS
@@ -540,7 +570,8 @@ def _allclose(actual: np.ndarray, expected: np.ndarray, rtol: float, atol: float
     return actual.shape == expected.shape and not _mismatch(actual, expected, rtol, atol).any()
 
 
-def _compare_arrays(actual: np.ndarray, expected: np.ndarray, rtol: float, atol: float) -> Verdict:
+def _compare_arrays(actual: np.ndarray, expected: np.ndarray, rtol: float, atol: float,
+                    n_samples: int | None = None) -> Verdict:
     if expected.ndim == 0 and actual.size == 1:
         actual = actual.reshape(())  # one number may come as [x] or [[x]]
     if actual.shape != expected.shape:
@@ -560,7 +591,7 @@ def _compare_arrays(actual: np.ndarray, expected: np.ndarray, rtol: float, atol:
              f"  expected: {_describe_array(expected)}",
              f"  actual:   {_describe_array(actual)}",
              f"  {int(bad.sum())} of {bad.size} entries break {rule}; {_error_summary(actual, expected, bad)}"]
-    lines += _value_hints(actual, expected, rtol, atol)
+    lines += _value_hints(actual, expected, rtol, atol, n_samples)
     return Verdict(False, "\n".join(lines))
 
 
@@ -587,30 +618,132 @@ def _error_summary(actual: np.ndarray, expected: np.ndarray, bad: np.ndarray) ->
 # --------------------------------------------------------------------------
 # Hints: recognise the usual mistakes
 # --------------------------------------------------------------------------
-_NAN_HINT = (
-    "Hint: your result contains {what}. This usually means np.exp overflowed "
-    "(exp(1000) is inf, and inf/inf is NaN) or np.log received 0. Make softmax "
-    "stable by subtracting the row maximum first (z - z.max(axis=-1, keepdims=True)), "
-    "compute log-probabilities with log-sum-exp instead of log(softmax), and keep "
-    "probabilities away from 0 before taking a log. During training, NaN also means the "
-    "updates diverged: try a smaller learning rate."
-)
+# NaN and inf: say what the values show (which kind, where) and only then the
+# cause that this evidence points to; a cause is named only when it fits.
+_NAN_SOURCES = ("NaN comes from 0/0, inf/inf, inf - inf, 0 * inf or the log or square root of "
+                "a negative number, and everything computed from a NaN is NaN too.")
+_SOFTMAX_FIX = "Subtract the row maximum before np.exp (z - z.max(axis=-1, keepdims=True))."
+# np.exp overflows above about 88.7 in float32 (709.8 in float64): expected values this
+# large mean the computation passes through numbers whose exp no longer fits.
+_EXP_RISK = 80.0
 
 
-def _nonfinite_hint(actual: np.ndarray, expected: np.ndarray) -> str | None:
+def _where(mask: np.ndarray) -> str:
+    """Where ``mask`` is True, in a few words: "every entry", "1 entry, at index (0, 2)", ..."""
+    n = int(mask.sum())
+    if mask.ndim == 0:
+        return ""
+    if mask.all():
+        return "every entry" if mask.size > 1 else "1 entry"
+    first = tuple(int(i) for i in np.argwhere(mask)[0])
+    index = first[0] if len(first) == 1 else first
+    if mask.ndim >= 2:
+        hit = mask.any(axis=-1)
+        if mask[hit].all():  # every row with a bad entry is bad throughout
+            row = tuple(int(i) for i in np.argwhere(hit)[0])
+            row_name = row[0] if len(row) == 1 else row
+            k = int(hit.sum())
+            return f"all of row {row_name}" if k == 1 else f"all of {k} rows, first row {row_name}"
+    return f"1 entry, at index {index}" if n == 1 else f"{n} entries, first at index {index}"
+
+
+def _nonfinite_facts(masks: list[tuple[np.ndarray, str]]) -> str:
+    parts = []
+    for mask, name in masks:
+        if mask.any():
+            where = _where(mask)
+            parts.append(f"{name} ({where})" if where else name)
+    return " and ".join(parts)
+
+
+def _softmax_nan_cause(a: np.ndarray, nan: np.ndarray) -> str:
+    """NaN in what should be rows of probabilities: which of the two softmax failures it shows."""
+    rows, bad = a.reshape(-1, a.shape[-1]), nan.reshape(-1, a.shape[-1])
+    hit = bad.any(axis=1)
+    others_zero = bool(np.all(np.where(bad[hit], 0.0, rows[hit]) == 0.0))
+    if bad[hit].all():
+        return ("Whole rows are NaN, as when every np.exp of a row underflows to 0 (very negative "
+                f"logits) and 0/0 is NaN, or when the input row already held a NaN. {_SOFTMAX_FIX}")
+    if others_zero:
+        return ("Each NaN row is otherwise 0, the pattern of np.exp overflowing: exp of the largest "
+                f"logit is inf, inf/inf is NaN and every other entry becomes x/inf = 0. {_SOFTMAX_FIX}")
+    return (f"{_NAN_SOURCES} In a softmax that is np.exp overflowing (inf/inf) or a whole row "
+            f"underflowing to 0 (0/0). {_SOFTMAX_FIX}")
+
+
+def _nan_cause(a: np.ndarray, e: np.ndarray | None, nan: np.ndarray, probabilities: bool) -> str:
+    if probabilities and a.ndim >= 1:
+        return _softmax_nan_cause(a, nan)
+    if nan.all() and nan.size > 1:
+        return (_NAN_SOURCES + " Every entry is NaN, so look early: a NaN input or parameter "
+                "(after a diverging update, try a smaller learning rate) or a sum or mean that all "
+                "entries share.")
+    if e is not None and e.ndim and np.all(e[nan] == 0):
+        return (_NAN_SOURCES + " Here the expected value is 0 wherever you have NaN, which fits "
+                "0/0 or 0 * log(0) = 0 * (-inf), as in y * np.log(p) with p = 0 (pick the "
+                "entries you need, p[np.arange(N), y], instead of multiplying by zeros).")
+    return _NAN_SOURCES
+
+
+def _inf_cause(e: np.ndarray | None, pinf: np.ndarray | None) -> str:
+    text = ("inf comes from an overflow (np.exp above about 88 in float32 or 709 in float64, or "
+            "values that keep growing, as in diverging training) or from dividing by 0 "
+            "(-np.log(0) is inf too).")
+    if e is not None and pinf is not None and e.shape == pinf.shape and pinf.any():
+        biggest = float(np.max(np.abs(e[pinf])))
+        if math.isfinite(biggest) and biggest >= _EXP_RISK:
+            text += (f" The expected values there are large (up to {biggest:.4g}), so np.exp of "
+                     "them overflows: stay in the log domain (log-sum-exp: "
+                     "m + log(sum(exp(z - m))) with m = max(z)).")
+    return text
+
+
+_NEG_INF_CAUSE = ("-inf is what np.log(0) gives (or a negative number divided by 0): if you take "
+                  "the log of probabilities, one of them is exactly 0; compute log-probabilities "
+                  "directly (z - logsumexp(z)) or clip p away from 0.")
+
+
+def _nonfinite_hint(actual: np.ndarray, expected: np.ndarray | None,
+                    probabilities: bool = False) -> str | None:
+    """Describe the NaN/inf entries of ``actual`` that ``expected`` does not have, and their likely cause.
+
+    ``probabilities``: the values should be rows of probabilities (a softmax output).
+    """
     if actual.dtype.kind != "f":
         return None
+    a = actual.astype(np.float64)
+    e = None if expected is None else expected.astype(np.float64)
+    if e is not None and e.shape != a.shape:
+        e = None
     with np.errstate(invalid="ignore"):
-        a_nan = np.isnan(actual) & ~np.isnan(expected.astype(np.float64))
-        a_inf = np.isinf(actual) & ~np.isinf(expected.astype(np.float64))
-    if not (a_nan.any() or a_inf.any()):
+        nan = np.isnan(a) if e is None else np.isnan(a) & ~np.isnan(e)
+        pinf = np.isposinf(a) if e is None else np.isposinf(a) & ~np.isposinf(e)
+        ninf = np.isneginf(a) if e is None else np.isneginf(a) & ~np.isneginf(e)
+    if not (nan.any() or pinf.any() or ninf.any()):
         return None
-    parts = []
-    if a_nan.any():
-        parts.append(f"NaN ({_entries(int(a_nan.sum()))})")
-    if a_inf.any():
-        parts.append(f"inf ({_entries(int(a_inf.sum()))})")
-    return _NAN_HINT.format(what=" and ".join(parts))
+    if e is not None and not probabilities and e.ndim >= 1:
+        # Softmax rows: a batch of rows summing to 1, or one row of positive probabilities.
+        probabilities = _rows_are_distributions(e) and (e.ndim >= 2 or bool((e > 0).all()))
+    causes = []
+    if nan.any():
+        causes.append(_nan_cause(a, e, nan, probabilities))
+    if pinf.any():
+        causes.append(_inf_cause(e, pinf))
+    if ninf.any():
+        causes.append(_NEG_INF_CAUSE)
+    facts = _nonfinite_facts([(nan, "NaN"), (pinf, "inf"), (ninf, "-inf")])
+    return f"Hint: your result has {facts}. " + " ".join(causes)
+
+
+def _scalar_nonfinite_hint(value: float) -> str:
+    """For one number (a loss, an accuracy) that is NaN or inf: there is no pattern to read."""
+    if math.isnan(value):
+        return ("Hint: " + _NAN_SOURCES + " If this is a loss after training, the updates "
+                "probably diverged: try a smaller learning rate.")
+    if value > 0:
+        return ("Hint: " + _inf_cause(None, None)
+                + " If this is a loss after training, try a smaller learning rate.")
+    return "Hint: " + _NEG_INF_CAUSE
 
 
 def _entries(n: int) -> str:
@@ -650,6 +783,10 @@ def _truncation_hint(actual: np.ndarray, expected: np.ndarray, rtol: float, atol
     return None
 
 
+def _near(x: float, target: float) -> bool:
+    return abs(x - target) <= 1e-6 * max(1.0, abs(target))
+
+
 def _scale_factor(actual: np.ndarray, expected: np.ndarray, rtol: float, atol: float) -> float | None:
     """c when actual == c*expected (within tolerance) for one constant c != 1, else None."""
     a = actual.astype(np.float64)
@@ -668,11 +805,48 @@ def _scale_factor(actual: np.ndarray, expected: np.ndarray, rtol: float, atol: f
     return c
 
 
-def _near(x: float, target: float) -> bool:
-    return abs(x - target) <= 1e-6 * max(1.0, abs(target))
+def _is_simple(x: float, dtype: np.dtype) -> bool:
+    """True for a number that hand-picked inputs produce: a fraction p/q with q <= 1000 (4/3, 0.125)
+    or one with at most 4 significant digits (2.5e-4). Ratios between such numbers are often
+    whole by coincidence. Integers and values below float64 precision always count as simple:
+    their few digits cannot rule a coincidence out.
+    """
+    if dtype.kind != "f" or dtype.itemsize < 8 or x == 0.0:
+        return True
+    tol = 1e-12 * max(1.0, abs(x))
+    if abs(x - float(f"{x:.4g}")) <= tol:
+        return True
+    from fractions import Fraction
+
+    return abs(x - float(Fraction(x).limit_denominator(1000))) <= tol
 
 
-def _factor_hint(c: float) -> str | None:
+def _is_evident(expected: np.ndarray) -> bool:
+    """Whether a relation such as ``actual == c * expected`` can be more than a coincidence.
+
+    One number always equals c times another, so a single value (or an array whose nonzero
+    entries all hold the same value) is evidence only when it is not a simple number. A
+    relation that holds over two or more different nonzero values is a pattern.
+    """
+    e = expected.astype(np.float64).reshape(-1)
+    values = np.unique(e[e != 0.0])
+    if values.size >= 2:
+        return True
+    return values.size == 1 and not _is_simple(float(values[0]), expected.dtype)
+
+
+def _sum_mean_hint(k: int, whose: str) -> str:
+    return (f"Hint: {whose} {k} times the expected value: did you sum where a mean was wanted "
+            f"(over {k} samples), or forget to divide by the batch size N?")
+
+
+def _mean_sum_hint(k: int, whose: str) -> str:
+    return (f"Hint: {whose} 1/{k} of the expected value: did you take a mean where a sum was "
+            f"wanted, or divide by N ({k}) twice?")
+
+
+def _factor_hint(c: float, whose: str, n_samples: int | None) -> str | None:
+    """The hint for ``actual == c * expected`` once the scale is known to be real."""
     if _near(c, -1.0):
         return ("Hint: your result has the opposite sign of the expected one: check the sign "
                 "of the error (y_pred - y vs y - y_pred), of a derivative, or of the update "
@@ -687,27 +861,51 @@ def _factor_hint(c: float) -> str | None:
                 "sign of the error term and the 2 from differentiating a square.")
     rounded = round(c)
     if rounded >= 3 and _near(c, rounded):
-        return (f"Hint: every entry is {rounded} times the expected value: did you sum where a "
-                f"mean was wanted (over {rounded} samples), or forget to divide by the batch "
-                "size N?")
+        if n_samples is not None and rounded != n_samples:  # not the declared count
+            return f"Hint: {whose} {rounded} times the expected value."
+        return _sum_mean_hint(rounded, whose)
     if c > 0 and round(1 / c) >= 3 and _near(1 / c, round(1 / c)):
         n = round(1 / c)
-        return (f"Hint: every entry is 1/{n} of the expected value: did you take a mean where "
-                f"a sum was wanted, or divide by N ({n}) twice?")
+        if n_samples is not None and n != n_samples:
+            return f"Hint: {whose} 1/{n} of the expected value."
+        return _mean_sum_hint(n, whose)
     if c < 0:
         return (f"Hint: your result is {c:.4g} times the expected one: the sign is flipped "
                 "and the scale is off.")
     return None
 
 
-def _scaled_hint(actual: np.ndarray, expected: np.ndarray, rtol: float, atol: float) -> str | None:
+def _scaled_hint(actual: np.ndarray, expected: np.ndarray, rtol: float, atol: float,
+                 n_samples: int | None = None) -> str | None:
+    """A result that is a constant multiple of the expected one, when that is evidence.
+
+    The multiple is named only when it cannot be a coincidence: the result is proportional
+    over several different values, or the single expected value is not a simple number (see
+    :func:`_is_simple`), or it is exactly the sample count ``n_samples`` that the test
+    declared (a sum where a mean was wanted, or the reverse).
+    """
     c = _scale_factor(actual, expected, rtol, atol)
-    return None if c is None else _factor_hint(c)
+    if c is None:
+        return None
+    single = expected.ndim == 0 or expected.size == 1
+    whose = "your number is" if single else "every entry is"
+    if n_samples is not None:
+        if _near(c, n_samples):
+            return _sum_mean_hint(n_samples, whose)
+        if _near(c * n_samples, 1.0):
+            return _mean_sum_hint(n_samples, whose)
+    if not _is_evident(expected):
+        return None
+    return _factor_hint(c, whose, n_samples)
 
 
 def _offset_hint(actual: np.ndarray, expected: np.ndarray, rtol: float, atol: float) -> str | None:
-    """A constant offset or the same row vector added to every row: a bias problem."""
-    if actual.ndim == 0 or actual.size < 2:
+    """A constant offset or the same row vector added to every row: a bias problem.
+
+    Only when the expected entries (rows) differ: a constant result minus constant expected
+    values is "off by a constant" whatever the mistake was.
+    """
+    if actual.ndim == 0 or actual.size < 2 or np.all(expected == expected.reshape(-1)[0]):
         return None
     a = actual.astype(np.float64)
     e = expected.astype(np.float64)
@@ -723,7 +921,7 @@ def _offset_hint(actual: np.ndarray, expected: np.ndarray, rtol: float, atol: fl
                     "labels and indices start at 0).".format(int(round(first))))
         return (f"Hint: every entry is off by the same constant ({first:+.4g}): a missing "
                 "bias b (or a bias added twice), or a constant left out of the formula.")
-    if a.ndim >= 2 and a.shape[0] > 1:
+    if a.ndim >= 2 and a.shape[0] > 1 and not np.all(e == e[:1]):
         row = diff[:1]
         if np.all(np.abs(diff - row) <= loose):
             return ("Hint: the difference is the same row vector for every row: a missing "
@@ -751,7 +949,8 @@ def _activation_hint(actual: np.ndarray, expected: np.ndarray, rtol: float, atol
     if not (np.isfinite(a).all() and np.isfinite(e).all()):
         return None
     if e.ndim >= 1 and _rows_are_distributions(e) and not _rows_are_distributions(a):
-        if _allclose(_softmax(a), e, max(rtol, 1e-6), max(atol, 1e-9)):
+        uniform = np.all(np.ptp(e, axis=-1) <= 1e-12)  # softmax of any constant row is uniform
+        if not uniform and _allclose(_softmax(a), e, max(rtol, 1e-6), max(atol, 1e-9)):
             return ("Hint: softmax of your result gives the expected probabilities: you "
                     "returned the logits z; apply softmax (exp, then divide by the row sum).")
         if a.ndim >= 2 and _rows_are_distributions(a, axis=0):
@@ -760,7 +959,7 @@ def _activation_hint(actual: np.ndarray, expected: np.ndarray, rtol: float, atol
         sums = a.sum(axis=-1)
         return ("Hint: the expected rows are probabilities that sum to 1, yours sum to "
                 f"{_short_array(sums)}: divide by the sum over the last axis.")
-    if ((e > 0) & (e < 1)).all():
+    if ((e > 0) & (e < 1)).all() and _is_evident(expected):
         with np.errstate(over="ignore"):
             sig = 1.0 / (1.0 + np.exp(-a))
         if not ((a > 0) & (a < 1)).all() and _allclose(sig, e, max(rtol, 1e-6), max(atol, 1e-9)):
@@ -780,13 +979,16 @@ def _transpose_hint(actual: np.ndarray, expected: np.ndarray, rtol: float, atol:
     return None
 
 
-def _value_hints(actual: np.ndarray, expected: np.ndarray, rtol: float, atol: float) -> list[str]:
+def _value_hints(actual: np.ndarray, expected: np.ndarray, rtol: float, atol: float,
+                 n_samples: int | None = None) -> list[str]:
     """Hints for a same-shape mismatch, most specific first; at most two."""
     hints: list[str] = []
     nonfinite = _nonfinite_hint(actual, expected)
     if nonfinite:
         return [nonfinite]
-    for finder in (_transpose_hint, _truncation_hint, _activation_hint, _scaled_hint, _offset_hint):
+    finders = (_transpose_hint, _truncation_hint, _activation_hint,
+               lambda a, e, r, t: _scaled_hint(a, e, r, t, n_samples), _offset_hint)
+    for finder in finders:
         found = finder(actual, expected, rtol, atol)
         if found:
             hints.append(found)
@@ -954,7 +1156,7 @@ def _judge_probabilities(actual: Any, expected: Any, params: Mapping[str, Any]) 
     p = p.astype(np.float64)
     intro = f"not probabilities along axis {axis} (shape {p.shape}): {_short_array(p)}"
     if not np.isfinite(p).all():
-        return Verdict(False, intro + "\n" + _NAN_HINT.format(what="NaN or inf"))
+        return Verdict(False, intro + "\n" + _nonfinite_hint(p, None, probabilities=True))
     sums = p.sum(axis=axis)
     if p.min() < -atol:
         hint = ("Hint: negative entries cannot be probabilities: these look like logits z; "
@@ -990,11 +1192,13 @@ def _judge_threshold(actual: Any, params: Mapping[str, Any], at_least: bool) -> 
     value = float(arr.reshape(-1)[0])
     if math.isnan(value):
         return Verdict(False, f"the value is NaN, so it is not {word} {threshold:g}.\n"
-                       + _NAN_HINT.format(what="NaN"))
+                       + _scalar_nonfinite_hint(value))
     if (value >= threshold) if at_least else (value <= threshold):
         return _PASS
     message = f"the value is {value:.6g}, but it must be {word} {threshold:g}."
-    if at_least and 1 < threshold <= 100 and 0 <= value <= 1:
+    if math.isinf(value):
+        message += "\n" + _scalar_nonfinite_hint(value)
+    elif at_least and 1 < threshold <= 100 and 0 <= value <= 1:
         message += ("\nHint: your value looks like a fraction but the threshold is a "
                     "percentage: multiply by 100.")
     return Verdict(False, message)
@@ -1061,7 +1265,7 @@ def _check_label(label: Any) -> str:
 
 
 def close(actual: Any, expected: Any, *, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL,
-          label: str = "value", hint: str | None = None) -> None:
+          label: str = "value", hint: str | None = None, n_samples: int | None = None) -> None:
     """Assert ``|actual - expected| <= atol + rtol*|expected|`` elementwise.
 
     Parameters
@@ -1078,13 +1282,28 @@ def close(actual: Any, expected: Any, *, rtol: float = DEFAULT_RTOL, atol: float
         What is checked, e.g. ``"predict_no_hidden(X)"``; starts the message.
     hint : str, optional
         Extra advice appended to the failure message.
+    n_samples : int, optional
+        How many samples N the expected value averages (or sums) over, e.g. 3 for the
+        mean squared error of 3 pairs. Only the hints use it: a single number that is
+        exactly N times (or 1/N of) the expected one is then called a sum where a mean
+        was wanted (or the reverse), which a lone number could not show by itself.
     """
     params = {"rtol": float(rtol), "atol": float(atol)}
     _tolerances(params)
     reference = _reference(expected, "value")
     encoded, value = _capture(actual)
     params["expected_shape"] = list(np.shape(reference)) if _numeric(reference) is not None else None
+    _declare_samples(params, n_samples)
     _finish("close", _check_label(label), encoded, _judge_close(value, reference, params), params, hint)
+
+
+def _declare_samples(params: dict[str, Any], n_samples: int | None) -> None:
+    """Put a declared sample count into the record's params (it travels to rejudge's hints)."""
+    if n_samples is None:
+        return
+    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 2:
+        raise ValueError(f"n_samples must be a whole number of at least 2, got {n_samples!r}")
+    params["n_samples"] = int(n_samples)
 
 
 def equal(actual: Any, expected: Any, *, label: str = "value", hint: str | None = None) -> None:
@@ -1222,7 +1441,7 @@ def raises(f: Callable[..., Any], *args: Any, exception: type[BaseException] = V
 
 def gradient(f: Callable[[np.ndarray], Any], x: Any, grad: Any, *, eps: float = GRADIENT_EPS,
              rtol: float = GRADIENT_RTOL, atol: float = GRADIENT_ATOL,
-             label: str = "gradient", hint: str | None = None) -> None:
+             label: str = "gradient", hint: str | None = None, n_samples: int | None = None) -> None:
     """Assert that an analytic gradient matches a centred difference of ``f``.
 
     Parameters
@@ -1238,9 +1457,12 @@ def gradient(f: Callable[[np.ndarray], Any], x: Any, grad: Any, *, eps: float = 
         Step of the centred difference (f(x + eps) - f(x - eps)) / (2 eps).
     rtol, atol : float
         The module's tolerance rule, with the numerical gradient as expected.
+    n_samples : int, optional
+        How many samples the loss ``f`` averages over (for the hints, as in :func:`close`).
     """
     params = {"rtol": float(rtol), "atol": float(atol), "eps": float(eps)}
     _tolerances(params)
+    _declare_samples(params, n_samples)
     encoded, value = _capture(grad)
     point = np.array(_reference(x, "point x"), dtype=np.float64)
     try:
@@ -1261,6 +1483,99 @@ def _scalar(value: Any) -> float:
     if arr is None or arr.size != 1:
         raise TypeError(f"f(x) must return one number (e.g. the loss), got {_short(plain)}")
     return float(arr.reshape(-1)[0])
+
+
+# --------------------------------------------------------------------------
+# Demo cells that run the student's functions
+# --------------------------------------------------------------------------
+class _DemoGuard:
+    """The context manager returned by :func:`demo_uses`."""
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+        self.missing: str | None = None  # the unwritten function, once one stopped the demo
+
+    def __enter__(self) -> _DemoGuard:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: Any) -> bool:
+        if exc_type is None or not issubclass(exc_type, NotImplementedError):
+            return False
+        missing = _unwritten_function(tb, self.names)
+        if missing is None:
+            return False  # raised by library code, not by an exercise: show the real error
+        self.missing = missing
+        pyplot = sys.modules.get("matplotlib.pyplot")
+        if pyplot is not None:
+            pyplot.close("all")  # no half-drawn figure below the note
+        print(_demo_note(self.names, missing))
+        return True
+
+
+def demo_uses(*names: str | Callable[..., Any]) -> _DemoGuard:
+    """Run a demo cell that uses the student's functions; until they are written, say so.
+
+    Use it around the code of a demonstration cell (not a test cell) that calls functions
+    the student writes in exercises::
+
+        with check.demo_uses("predict_hidden", "accuracy"):
+            print("accuracy:", accuracy(predict_hidden(X, W1, b1, w2, b2), y))
+
+    When the code raises ``NotImplementedError`` from an unwritten exercise (a function
+    named here, a method of a class named here such as ``"Mul.backward"``, or any other
+    function defined in the notebook), the cell prints one line, e.g. "This cell uses your
+    predict_hidden and accuracy, and accuracy is not written yet: solve its exercise first,
+    then run this cell again.", closes half-drawn matplotlib figures and ends without a
+    traceback. Any other error, and a ``NotImplementedError`` raised inside a library, goes
+    through unchanged. It checks nothing, so it writes no grading record.
+
+    Parameters
+    ----------
+    *names : str or callable
+        The student's functions the demo uses, as names (``"mse"``, ``"Mul.backward"``) or
+        the objects themselves; they appear in the note in this order.
+
+    Returns
+    -------
+    context manager
+        Its ``missing`` attribute is None, or the name of the unwritten function that
+        stopped the demo.
+    """
+    if not names:
+        raise ValueError("demo_uses needs the names of the functions the demo uses, "
+                         "e.g. check.demo_uses('mse')")
+    labels = []
+    for name in names:
+        label = name if isinstance(name, str) else getattr(name, "__qualname__", None)
+        if not isinstance(label, str) or not label.strip():
+            raise ValueError(f"demo_uses takes function names or functions, got {name!r}")
+        labels.append(label.strip())
+    return _DemoGuard(tuple(labels))
+
+
+def _unwritten_function(tb: Any, names: tuple[str, ...]) -> str | None:
+    """The qualified name of the exercise function that raised, or None for library code."""
+    if tb is None:
+        return None
+    while tb.tb_next is not None:  # the innermost frame is where the error was raised
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code
+    qualname = getattr(code, "co_qualname", code.co_name)
+    if any(qualname == n or qualname.startswith(n + ".") for n in names):
+        return qualname
+    if tb.tb_frame.f_globals.get("__name__") == "__main__":  # defined in the notebook itself
+        return qualname
+    return None
+
+
+def _demo_note(names: tuple[str, ...], missing: str) -> str:
+    what = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    if names == (missing,):
+        return (f"This cell uses your {missing}, which is not written yet: solve its exercise "
+                "first, then run this cell again.")
+    return (f"This cell uses your {what}, and {missing} is not written yet: solve its exercise "
+            "first, then run this cell again.")
 
 
 # --------------------------------------------------------------------------

@@ -152,22 +152,155 @@ def test_hint_missing_sigmoid():
     assert "sigmoid of your result" in failure(check.close, z, 1 / (1 + np.exp(-z)))
 
 
-def test_hint_nan_suggests_stable_softmax():
+def naive_softmax(z: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        return np.exp(z) / np.exp(z).sum(axis=-1, keepdims=True)
+
+
+def test_hint_nan_from_softmax_overflow_says_where_and_why():
     z = np.array([[1000.0, 0.0], [1.0, 2.0]])
-    with np.errstate(over="ignore", invalid="ignore"):
-        naive = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
-    message = failure(check.close, naive, softmax(z))
-    assert "NaN (1 entry)" in message and "subtracting the row maximum" in message
-    assert "NaN" in failure(check.probabilities, naive)
+    naive = naive_softmax(z)  # row 0 becomes [nan, 0]: inf/inf and 1/inf
+    for message in (failure(check.close, naive, softmax(z)), failure(check.probabilities, naive)):
+        assert "NaN (1 entry, at index (0, 0))" in message
+        assert "np.exp overflowing" in message and "Subtract the row maximum" in message
+        assert "underflow" not in message
 
 
-def test_hint_inf_suggests_log_sum_exp():
+def test_hint_nan_from_softmax_underflow_names_whole_rows():
+    z = np.array([[1.0, 2.0], [-1000.0, -999.0], [0.0, 0.0]])
+    naive = naive_softmax(z)  # row 1 becomes [nan, nan]: 0/0
+    for message in (failure(check.close, naive, softmax(z)), failure(check.probabilities, naive)):
+        assert "NaN (all of row 1)" in message
+        assert "underflows to 0" in message and "Subtract the row maximum" in message
+        assert "overflowing" not in message
+
+
+def test_hint_nan_outside_a_softmax_does_not_blame_exp():
+    message = failure(check.close, np.array([np.nan, 1.0, 2.0]), np.array([0.5, 1.0, 2.0]))
+    assert "NaN (1 entry, at index 0)" in message and "0/0" in message
+    assert "np.exp" not in message and "softmax" not in message
+    message = failure(check.close, float("nan"), 0.37)
+    assert "0/0" in message and "np.exp" not in message
+
+
+def test_hint_nan_everywhere_points_to_an_early_nan():
+    message = failure(check.close, np.full((2, 3), np.nan), RNG.normal(size=(2, 3)))
+    assert "NaN (every entry)" in message and "look early" in message
+
+
+def test_hint_nan_where_zero_was_expected_mentions_zero_times_log_zero():
+    y = np.array([[1.0, 0.0], [0.0, 1.0]])
+    p = np.array([[0.9, 0.0], [0.2, 0.8]])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = y * np.log(p)  # 0 * log(0) is NaN at (0, 1)
+    message = failure(check.close, terms, np.where(y > 0, np.log(np.where(y > 0, p, 1.0)), 0.0))
+    assert "NaN (1 entry, at index (0, 1))" in message and "0 * log(0)" in message
+
+
+def test_hint_inf_with_large_expected_values_suggests_log_sum_exp():
     message = failure(check.close, np.array([np.inf, 1.0]), np.array([700.0, 1.0]))
-    assert "inf (1 entry)" in message and "log-sum-exp" in message
+    assert "inf (1 entry, at index 0)" in message
+    assert "up to 700" in message and "log-sum-exp" in message
 
 
-def test_hint_nan_in_threshold_check():
+def test_hint_inf_with_small_expected_values_lists_the_causes_only():
+    message = failure(check.close, np.array([1.0, np.inf]), np.array([1.0, 2.5]))
+    assert "inf (1 entry, at index 1)" in message and "dividing by 0" in message
+    assert "log-sum-exp" not in message
+
+
+def test_hint_negative_inf_is_a_log_of_zero():
+    message = failure(check.close, np.array([-np.inf, -0.5]), np.array([-30.0, -0.5]))
+    assert "has -inf (1 entry, at index 0)" in message and "np.log(0)" in message
+    assert "NaN (" not in message and "np.exp" not in message
+
+
+def test_hint_nan_and_inf_in_threshold_checks():
     assert "learning rate" in failure(check.at_most, float("nan"), 0.5, label="loss")
+    message = failure(check.at_most, float("inf"), 0.5, label="loss")
+    assert "the value is inf" in message and "overflow" in message
+    assert "np.log(0)" in failure(check.at_least, float("-inf"), -5.0, label="log-likelihood")
+
+
+# --------------------------------------------------------------------------
+# Scale hints speak only on evidence
+# --------------------------------------------------------------------------
+SCALE_WORDS = ("times the expected", "twice", "half", "opposite sign", "factor of 2",
+               "sum where a mean", "mean where a sum", "same constant", "Hint")
+
+
+def assert_no_hint(message: str) -> None:
+    assert not any(word in message for word in SCALE_WORDS), message
+
+
+@pytest.mark.parametrize("actual,expected", [
+    (1.0, 0.5),          # any wrong number is some multiple of the right one
+    (3.0, 1.0),
+    (4.0, 4.0 / 3.0),    # mse of [1, 2, 3] vs [1, 2, 5] summed instead of averaged: unprovable
+    (-0.25, 0.25),
+    (0.1, 0.0125),
+    (np.array([0.0, 0.0, 3.0]), np.array([0.0, 0.0, 1.5])),   # one informative entry
+    (np.full(4, 0.6), np.full(4, 0.3)),                       # all entries the same
+])
+def test_scale_hints_stay_silent_when_a_ratio_could_be_a_coincidence(actual, expected):
+    assert_no_hint(failure(check.close, actual, expected))
+
+
+def test_scale_hints_stay_silent_on_integer_counts():
+    assert_no_hint(failure(check.equal, 1, 2, label="number of gradients"))
+    assert_no_hint(failure(check.equal, 12, 4, label="number of parameters"))
+
+
+def test_scale_hints_speak_on_a_number_that_is_not_simple():
+    x = float(RNG.normal())
+    assert "opposite sign" in failure(check.close, -x, x)
+    assert "twice the expected" in failure(check.close, 2 * x, x)
+    assert "your number is 7 times" in failure(check.close, 7 * x, x)
+
+
+def test_declared_sample_count_lets_a_simple_number_get_the_sum_hint():
+    message = failure(check.close, 4.0, 4.0 / 3.0, n_samples=3, label="mse([1, 2, 3], [1, 2, 5])")
+    assert "your number is 3 times the expected value: did you sum where a mean was wanted " \
+           "(over 3 samples)" in message
+    assert "1/3 of the expected value: did you take a mean where a sum was wanted" in failure(
+        check.close, 4.0 / 9.0, 4.0 / 3.0, n_samples=3)
+    # Another multiple of a simple number is still no evidence of anything.
+    assert_no_hint(failure(check.close, 8.0, 4.0 / 3.0, n_samples=3))
+
+
+def test_declared_count_of_two_beats_the_factor_two_hint():
+    p_true = np.array([0.7, 0.8])
+    mean_ce = float(-np.mean(np.log(p_true)))
+    message = failure(check.close, 2 * mean_ce, mean_ce, n_samples=2)
+    assert "sum where a mean was wanted (over 2 samples)" in message and "factor of 2" not in message
+    assert "factor of 2" in failure(check.close, 2 * mean_ce, mean_ce)
+
+
+def test_a_multiple_other_than_the_declared_count_is_stated_without_a_cause():
+    x = float(RNG.normal())
+    message = failure(check.close, 5 * x, x, n_samples=8)
+    assert "your number is 5 times the expected value." in message
+    assert "sum where a mean" not in message
+
+
+def test_arrays_get_scale_hints_over_different_values():
+    grad = RNG.normal(size=(2, 3))
+    assert "every entry is 4 times" in failure(check.close, 4 * grad, grad, n_samples=4)
+    assert "twice" in failure(check.close, np.array([2.0, 4.0]), np.array([1.0, 2.0]))
+
+
+def test_n_samples_must_be_a_count():
+    for bad in (1, 0, -3, 2.5, True, "3"):
+        with pytest.raises(ValueError, match="n_samples"):
+            check.close(1.0, 1.0, n_samples=bad)
+    check.close(1.0, 1.0, n_samples=np.int64(3))
+
+
+def test_activation_hints_need_evidence_too():
+    assert "sigmoid" not in failure(check.close, 0.0, 0.5)
+    z = float(RNG.normal())
+    assert "sigmoid of your result" in failure(check.close, z, 1 / (1 + np.exp(-z)))
+    assert "logits" not in failure(check.close, np.full(4, 3.0), np.full(4, 0.25))
 
 
 def test_hint_integer_division():
@@ -640,3 +773,122 @@ def test_raises_passes_on_the_right_error_and_explains_the_others(tmp_path, monk
     assert [(r["check"], r["actual"]) for r in lines] == [("raises", True), ("raises", False),
                                                           ("raises", False), ("raises", False)]
     assert check.rejudge(lines[0], lines[0]) and not check.rejudge(lines[1], lines[0])
+
+
+def test_declared_sample_count_travels_in_the_record_to_rejudge(tmp_path, monkeypatch):
+    path = tmp_path / "records.jsonl"
+    calls = [(check.close, (4.0 / 3.0, 4.0 / 3.0), {"n_samples": 3, "label": "mse"}),
+             (check.close, (4.0, 4.0 / 3.0), {"n_samples": 3, "label": "mse"})]
+    reference, student = run_checks(path, monkeypatch, calls)
+    assert reference["params"]["n_samples"] == 3
+    passed, message = check.rejudge_details(student, reference)
+    assert not passed and "sum where a mean was wanted (over 3 samples)" in message
+    # A count the student's kernel claims is not used: only the reference's params count.
+    forged = dict(student, params=dict(student["params"], n_samples=7))
+    assert "over 3 samples" in check.rejudge_details(forged, reference)[1]
+    # A garbled count in a reference only silences the hint; judging is unchanged.
+    odd = dict(reference, params=dict(reference["params"], n_samples="3"))
+    assert check.rejudge(student, odd) is False and check.rejudge(reference, odd) is True
+
+
+# --------------------------------------------------------------------------
+# demo_uses: demonstration cells before the exercises are solved
+# --------------------------------------------------------------------------
+def notebook_functions(source: str) -> dict:
+    """Define functions the way a notebook cell does (module __main__)."""
+    namespace = {"__name__": "__main__"}
+    exec(compile(source, "<cell>", "exec"), namespace)
+    return namespace
+
+
+NOTEBOOK = notebook_functions(
+    "def accuracy(p, y):\n"
+    "    raise NotImplementedError()\n"
+    "def predict(x):\n"
+    "    return x\n"
+    "def helper(x):\n"
+    "    raise NotImplementedError()\n"
+    "class Mul:\n"
+    "    def backward(self, g):\n"
+    "        raise NotImplementedError()\n"
+)
+
+
+def test_demo_uses_runs_the_demo_silently_when_everything_is_written(capsys):
+    with check.demo_uses("predict") as demo:
+        result = NOTEBOOK["predict"](3)
+    assert result == 3 and demo.missing is None
+    assert capsys.readouterr().out == ""
+
+
+def test_demo_uses_prints_a_note_instead_of_a_traceback(capsys):
+    with check.demo_uses("predict", "accuracy") as demo:
+        NOTEBOOK["accuracy"](NOTEBOOK["predict"](1), 1)
+        raise AssertionError("not reached")
+    assert demo.missing == "accuracy"
+    assert capsys.readouterr().out == (
+        "This cell uses your predict and accuracy, and accuracy is not written yet: "
+        "solve its exercise first, then run this cell again.\n")
+    with check.demo_uses(NOTEBOOK["accuracy"]):
+        NOTEBOOK["accuracy"](0, 0)
+    assert capsys.readouterr().out == (
+        "This cell uses your accuracy, which is not written yet: solve its exercise first, "
+        "then run this cell again.\n")
+
+
+def test_demo_uses_names_methods_and_other_notebook_functions(capsys):
+    with check.demo_uses("Mul") as demo:
+        NOTEBOOK["Mul"]().backward(1.0)
+    assert demo.missing == "Mul.backward"
+    with check.demo_uses("predict") as demo:
+        NOTEBOOK["helper"](1)  # an exercise the demo did not name, still the student's
+    assert demo.missing == "helper"
+    out = capsys.readouterr().out
+    assert "your Mul, and Mul.backward is not written yet" in out
+    assert "your predict, and helper is not written yet" in out
+
+
+def test_demo_uses_lets_other_errors_through():
+    def library_function():  # defined in this test module, not in a notebook
+        raise NotImplementedError("this optimiser has no sparse support")
+
+    with pytest.raises(NotImplementedError, match="sparse"):
+        with check.demo_uses("predict"):
+            library_function()
+    with pytest.raises(ValueError, match="shapes"):
+        with check.demo_uses("predict"):
+            raise ValueError("shapes (2, 3) and (4, 5) do not fit")
+
+
+def test_demo_uses_closes_half_drawn_figures_and_writes_no_record(tmp_path, monkeypatch, capsys):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    monkeypatch.setenv(check.RECORD_ENV, str(tmp_path / "records.jsonl"))
+    with check.demo_uses("accuracy"):
+        plt.figure()
+        NOTEBOOK["accuracy"](0, 0)
+    assert plt.get_fignums() == []
+    assert not (tmp_path / "records.jsonl").exists()
+    assert "accuracy" in capsys.readouterr().out
+
+
+def test_demo_uses_needs_names():
+    with pytest.raises(ValueError, match="names"):
+        check.demo_uses()
+    with pytest.raises(ValueError):
+        check.demo_uses("")
+    with pytest.raises(ValueError):
+        check.demo_uses(3)
+
+
+def test_every_function_of_the_module_is_its_own_code():
+    """The autograder reports a check function whose code lives elsewhere as replaced
+    (tampering), so the module must not hold wrapped functions (e.g. @contextmanager)."""
+    import types
+
+    for name, value in vars(check).items():
+        if isinstance(value, types.FunctionType) and value.__module__ == check.__name__:
+            assert value.__code__.co_filename == check.__file__, name
