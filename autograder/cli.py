@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``autograder`` console script."""
+    from .startup import skip_unused_optional_imports
+
+    skip_unused_optional_imports()
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)
 

@@ -10,6 +10,8 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
+from .worker import warm_up
+
 if TYPE_CHECKING:
     from .grade import GradeOptions
 
@@ -23,6 +25,7 @@ class Executor:
         self._client: Any = None
         self._cluster: Any = None
         workers = options.workers or os.cpu_count() or 1
+        self.workers = workers
         if options.executor == "dask":
             from distributed import Client, LocalCluster
 
@@ -37,6 +40,16 @@ class Executor:
 
             self._pool = ProcessPoolExecutor(max_workers=workers,
                                              mp_context=multiprocessing.get_context("spawn"))
+
+    def warm_up(self) -> None:
+        """Start every local worker process now, while the parent is still busy.
+
+        A spawned worker takes a moment to start Python and import what a job
+        needs; without this, the pool starts them only when the first jobs come.
+        """
+        if self._pool is not None:
+            for _ in range(self.workers):
+                self._pool.submit(warm_up)
 
     def submit(self, function: Callable[[dict], dict], job: dict) -> Any:
         if self._client is not None:

@@ -6,6 +6,11 @@ process pool or a Dask cluster (:func:`autograder.worker.grade_job`), and
 writes every result itself: feedback pages, executed notebooks for the
 instructor, the gradebook and ``grades.csv``. One bad submission never stops
 the batch: it gets its row with a status and flags.
+
+Nothing waits that need not: the workers start, and the solution's reference
+run begins, before the parent has loaded nbgrader and recorded the assignment;
+submissions are executed while the reference is still running, and those are
+judged here, in the parent, as soon as it is known.
 """
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import nbformat
 
@@ -31,13 +36,15 @@ from .release import ReleaseError, nbgrader_generate
 from .sandbox import Limits, RunSettings, SandboxUnavailable, require_sandbox
 from .steps.execute import report_from_dict
 from .steps.feedback import render_feedback
-from .steps.judge import Judgement, Reference, judgement_from_dict
+from .steps.judge import Judgement, Reference, judge, judgement_from_dict
 from .steps.plan import execution_plan
 from .steps.record import AssignmentRow, GradebookWriter, NotebookGrade, assignment_rows, write_grades_csv
-from .steps.restore import Restoration, restore_from_master
 from .steps.validate import InvalidSubmission, load_submission
 from .summary import progress_bar, summary_text
 from .worker import grade_job, run_plan_job, settings_to_dict
+
+if TYPE_CHECKING:  # nbgrader (behind restore) is imported only once the workers are started
+    from .steps.restore import Restoration
 
 DEFAULT_TIMEOUT = 120.0
 DEFAULT_MEMORY_MB = 3072
@@ -85,14 +92,11 @@ class Assignment:
     sources: dict[str, Path] = field(default_factory=dict)
 
 
-def prepare_assignment(course: Course, name: str, options: GradeOptions) -> Assignment:
-    """Record the assignment in the gradebook (nbgrader's own way) and read its masters.
+def load_assignment(course: Course, name: str) -> Assignment:
+    """Read an assignment's masters and its cached reference records (no gradebook, no nbgrader).
 
-    Reference records are filled in from the cache here; missing ones are
-    computed by the executor (see :func:`_run_batch`).
+    Missing reference records are computed by the executor (see :class:`_Batch`).
     """
-    with tempfile.TemporaryDirectory(prefix="autograder-master-") as tmp:
-        nbgrader_generate(course.source_dir / name, name, Path(tmp), options.gradebook_url)
     masters, references, sources = {}, {}, {}
     for path in course.source_notebooks(name):
         master = read_master(path, name)
@@ -102,6 +106,18 @@ def prepare_assignment(course: Course, name: str, options: GradeOptions) -> Assi
         if cached is not None:
             references[master.name] = cached
     return Assignment(name, masters, references, sources)
+
+
+def record_assignment(course: Course, name: str, options: GradeOptions) -> None:
+    """Record the assignment in the gradebook, nbgrader's own way: what restoring reads."""
+    with tempfile.TemporaryDirectory(prefix="autograder-master-") as tmp:
+        nbgrader_generate(course.source_dir / name, name, Path(tmp), options.gradebook_url)
+
+
+def prepare_assignment(course: Course, name: str, options: GradeOptions) -> Assignment:
+    """Record the assignment in the gradebook and read its masters and cached references."""
+    record_assignment(course, name, options)
+    return load_assignment(course, name)
 
 
 @dataclass
@@ -133,6 +149,8 @@ def prepare_submission(sub: Submission, assignment: Assignment | None, options: 
     except InvalidSubmission as exc:
         return Pending(sub, master, grade=NotebookGrade(
             status="invalid", points=zero, max_score=master.max_score, detail=str(exc), **base))
+    from .steps.restore import restore_from_master
+
     try:
         restoration = restore_from_master(nb, master, options.gradebook_url)
     except Exception as exc:  # nbgrader could not make sense of the cells' metadata
@@ -143,13 +161,20 @@ def prepare_submission(sub: Submission, assignment: Assignment | None, options: 
     return Pending(sub, master, restoration, execution_plan(restoration.notebook, master))
 
 
-def make_job(pending: Pending, reference: Reference, options: GradeOptions) -> dict[str, Any]:
+def make_job(pending: Pending, reference: Reference | None, options: GradeOptions) -> dict[str, Any]:
+    """The worker's job for ``pending``; without ``reference`` the worker only executes it
+    (the parent judges it once the reference is known)."""
     return {"key": pending.submission.key, "plan": pending.plan, "master": pending.master.to_dict(),
             "reference": reference, "settings": settings_to_dict(options.settings)}
 
 
-def finish(pending: Pending, result: dict[str, Any], options: GradeOptions) -> NotebookGrade:
-    """Turn a worker's result into a grade, the feedback page and the executed notebook."""
+def finish(pending: Pending, result: dict[str, Any], options: GradeOptions,
+           reference: Reference | None = None) -> NotebookGrade:
+    """Turn a worker's result into a grade, the feedback page and the executed notebook.
+
+    A result without a judgement (executed before the reference was known) is
+    judged here against ``reference``.
+    """
     sub, master = pending.submission, pending.master
     base = dict(student=sub.student, assignment=sub.assignment, notebook=sub.notebook,
                 timestamp=sub.timestamp, max_score=master.max_score)
@@ -162,7 +187,12 @@ def finish(pending: Pending, result: dict[str, Any], options: GradeOptions) -> N
         return NotebookGrade(status="error", points={t.grade_id: 0.0 for t in master.tests},
                              flags=flags + ["grader_error"], detail=result["error"], **base)
     report = report_from_dict(result["report"])
-    judgement = judgement_from_dict(result["judgement"])
+    if result.get("judgement") is not None:
+        judgement = judgement_from_dict(result["judgement"])
+    elif reference is not None:
+        judgement = judge(report, pending.plan, master, reference)
+    else:
+        raise ValueError(f"{sub.key} was executed but neither judged nor given a reference")
     flags += [f for f in judgement.flags if f not in flags]
     if not report.started:
         return NotebookGrade(status="error", points={t.grade_id: 0.0 for t in master.tests},
@@ -216,112 +246,155 @@ def grade_submissions(submitted: Path, course: Course, options: GradeOptions,
         subs = discover(folder, course, options.assignment)
         if not subs:
             log(f"No submissions found in {submitted} (expected STUDENT/ASSIGNMENT/NOTEBOOK.ipynb).")
-        assignments: dict[str, Assignment] = {}
-        for name in sorted({s.assignment for s in subs if s.known_assignment}):
-            log(f"Preparing {name}: recording it in the gradebook...")
-            assignments[name] = prepare_assignment(course, name, options)
-        unknown = sorted({s.assignment for s in subs if not s.known_assignment})
-        for name in unknown:
+        names = sorted({s.assignment for s in subs if s.known_assignment})
+        for name in sorted({s.assignment for s in subs if not s.known_assignment}):
             log(f"Warning: submissions for {name!r}, which is not an assignment in {course.source_dir}.")
-        return _run_batch(subs, assignments, options, log, start)
+        return _Batch(subs, options, log).run(course, names, start)
 
 
-def _run_batch(subs: list[Submission], assignments: dict[str, Assignment], options: GradeOptions,
-               log: Callable[[str], None], start: float) -> GradeRun:
-    """Prepare, fan out, collect. Missing reference records are computed first, in parallel,
-    and each submission is sent out as soon as its assignment's reference is known."""
-    grades: list[NotebookGrade] = []
-    errors: list[str] = []
-    bar = progress_bar(len(subs), options.progress)
-    executor: Executor | None = None
-    running: dict[Any, tuple[str, Any]] = {}  # future -> ("reference", (assignment, notebook)) | ("grade", Pending)
-    waiting: dict[tuple[str, str], list[Pending]] = {}
-    failed_refs: dict[tuple[str, str], str] = {}
+class _Batch:
+    """One grading run: start the workers, keep them busy, collect every result.
 
-    def pool() -> Executor:
-        nonlocal executor
-        if executor is None:
-            executor = Executor(options)
-        return executor
+    The order is chosen so that no worker waits on the parent longer than it
+    must: workers are started and missing reference runs submitted first (they
+    need only the masters), then the parent loads nbgrader and records the
+    assignments, then each submission is sent as soon as it is restored. A
+    submission whose reference is not known yet is executed without judging
+    (``reference`` None in its job) and judged here when the reference arrives.
+    """
 
-    with GradebookWriter(options.gradebook_url) as gradebook:
-        def done(grade: NotebookGrade, pending: Pending) -> None:
-            if grade.status in ("invalid", "missing", "error"):
-                write_feedback(grade, pending.master, None, None, None, options.out)
-            gradebook.record(grade)
-            grades.append(grade)
-            if grade.status == "error":
-                errors.append(f"{pending.submission.key}: {grade.detail}")
-            bar.update(1)
+    def __init__(self, subs: list[Submission], options: GradeOptions, log: Callable[[str], None]) -> None:
+        self.subs, self.options, self.log = subs, options, log
+        self.assignments: dict[str, Assignment] = {}
+        self.executor: Executor | None = None
+        self.running: dict[Any, tuple[str, Any]] = {}  # future -> ("reference", (assignment, notebook, plan)) | ("grade", Pending)
+        self.unjudged: dict[tuple[str, str], list[tuple[Pending, dict]]] = {}  # executed, waiting for a reference
+        self.failed_refs: dict[tuple[str, str], str] = {}
+        self.grades: list[NotebookGrade] = []
+        self.errors: list[str] = []
+        self.gradebook: GradebookWriter | None = None
+        self.bar: Any = None
 
-        def send(pending: Pending) -> None:
-            assignment = assignments[pending.submission.assignment]
-            job = make_job(pending, assignment.references[pending.submission.notebook], options)
-            running[pool().submit(grade_job, job)] = ("grade", pending)
-
-        def fail(pending: Pending, reason: str) -> None:
-            sub = pending.submission
-            done(NotebookGrade(student=sub.student, assignment=sub.assignment, notebook=sub.notebook,
-                               status="error", points={t.grade_id: 0.0 for t in pending.master.tests},
-                               max_score=pending.master.max_score, flags=["grader_error"], detail=reason), pending)
-
+    def run(self, course: Course, names: list[str], start: float) -> GradeRun:
+        self.bar = progress_bar(len(self.subs), self.options.progress)
         try:
-            for assignment in assignments.values():
-                for nb_name, master in assignment.masters.items():
-                    if nb_name not in assignment.references:
-                        log(f"Running the solution of {assignment.name}/{nb_name} for its reference records...")
-                        plan = reference_plan(assignment.sources[nb_name], master)
-                        job = {"key": f"reference/{assignment.name}/{nb_name}", "plan": plan,
-                               "settings": settings_to_dict(options.settings)}
-                        running[pool().submit(run_plan_job, job)] = ("reference", (assignment.name, nb_name, plan))
-            for sub in subs:
-                try:
-                    pending = prepare_submission(sub, assignments.get(sub.assignment), options)
-                except Exception as exc:  # the parent's own failure on this one file
-                    pending = Pending(sub, None, grade=NotebookGrade(
-                        student=sub.student, assignment=sub.assignment, notebook=sub.notebook,
-                        status="error", flags=["grader_error"], detail=f"{type(exc).__name__}: {exc}"))
-                if pending.grade is not None:
-                    done(pending.grade, pending)
-                elif sub.notebook in assignments[sub.assignment].references:
-                    send(pending)
-                else:
-                    waiting.setdefault((sub.assignment, sub.notebook), []).append(pending)
-            while running:
-                for future in executor.wait_any(running):
-                    kind, item = running.pop(future)
-                    try:
-                        result = executor.result(future)
-                    except Exception as exc:  # a worker process died: the grader's failure
-                        result = {"error": f"worker failed: {type(exc).__name__}: {exc}"}
-                    if kind == "grade":
-                        done(finish(item, result, options), item)
-                        continue
-                    name, nb_name, plan = item
-                    assignment = assignments[name]
-                    try:
-                        if "error" in result:
-                            raise SolutionFailsError(result["error"])
-                        reference = reference_or_error(report_from_dict(result["report"]), plan,
-                                                       assignment.sources[nb_name])
-                    except SolutionFailsError as exc:
-                        log(str(exc))
-                        failed_refs[(name, nb_name)] = str(exc).splitlines()[0]
-                        for pending in waiting.pop((name, nb_name), []):
-                            fail(pending, f"the solution could not be run for reference: {exc}"[:500])
-                        continue
-                    store_reference(assignment.sources[nb_name], assignment.masters[nb_name], reference)
-                    assignment.references[nb_name] = reference
-                    for pending in waiting.pop((name, nb_name), []):
-                        send(pending)
+            self.assignments = {name: load_assignment(course, name) for name in names}
+            if any(s.known_assignment and s.path is not None for s in self.subs):
+                self.executor = Executor(self.options)
+                self.executor.warm_up()
+                self._submit_reference_runs()
+            for name in names:
+                self.log(f"Preparing {name}: recording it in the gradebook...")
+                record_assignment(course, name, self.options)
+            with GradebookWriter(self.options.gradebook_url) as self.gradebook:
+                for sub in self.subs:
+                    self._prepare_and_send(sub)
+                self._collect()
         finally:
-            if executor is not None:
-                executor.close()
-            bar.close()
-    errors += [f"{a}/{n}: {reason}" for (a, n), reason in failed_refs.items()]
-    rows = assignment_rows(grades)
-    write_grades_csv(options.out / "grades.csv", rows)
-    return GradeRun(rows, grades, time.monotonic() - start, errors)
+            if self.executor is not None:
+                self.executor.close()
+            self.bar.close()
+        self.errors += [f"{a}/{n}: {reason}" for (a, n), reason in self.failed_refs.items()]
+        rows = assignment_rows(self.grades)
+        write_grades_csv(self.options.out / "grades.csv", rows)
+        return GradeRun(rows, self.grades, time.monotonic() - start, self.errors)
+
+    def _submit_reference_runs(self) -> None:
+        for assignment in self.assignments.values():
+            for nb_name, master in assignment.masters.items():
+                if nb_name in assignment.references:
+                    continue
+                self.log(f"Running the solution of {assignment.name}/{nb_name} for its reference records...")
+                plan = reference_plan(assignment.sources[nb_name], master)
+                job = {"key": f"reference/{assignment.name}/{nb_name}", "plan": plan,
+                       "settings": settings_to_dict(self.options.settings)}
+                self.running[self.executor.submit(run_plan_job, job)] = ("reference", (assignment.name, nb_name, plan))
+
+    def _done(self, grade: NotebookGrade, pending: Pending) -> None:
+        if grade.status in ("invalid", "missing", "error"):
+            write_feedback(grade, pending.master, None, None, None, self.options.out)
+        self.gradebook.record(grade)
+        self.grades.append(grade)
+        if grade.status == "error":
+            self.errors.append(f"{pending.submission.key}: {grade.detail}")
+        self.bar.update(1)
+
+    def _fail(self, pending: Pending, reason: str) -> None:
+        sub = pending.submission
+        self._done(NotebookGrade(student=sub.student, assignment=sub.assignment, notebook=sub.notebook,
+                                 status="error", points={t.grade_id: 0.0 for t in pending.master.tests},
+                                 max_score=pending.master.max_score, flags=["grader_error"], detail=reason),
+                   pending)
+
+    def _prepare_and_send(self, sub: Submission) -> None:
+        try:
+            pending = prepare_submission(sub, self.assignments.get(sub.assignment), self.options)
+        except Exception as exc:  # the parent's own failure on this one file
+            pending = Pending(sub, None, grade=NotebookGrade(
+                student=sub.student, assignment=sub.assignment, notebook=sub.notebook,
+                status="error", flags=["grader_error"], detail=f"{type(exc).__name__}: {exc}"))
+        if pending.grade is not None:
+            self._done(pending.grade, pending)
+            return
+        key = (sub.assignment, sub.notebook)
+        if key in self.failed_refs:
+            self._fail(pending, f"the solution could not be run for reference: {self.failed_refs[key]}"[:500])
+            return
+        reference = self.assignments[sub.assignment].references.get(sub.notebook)
+        job = make_job(pending, reference, self.options)
+        self.running[self.executor.submit(grade_job, job)] = ("grade", pending)
+
+    def _collect(self) -> None:
+        while self.running:
+            for future in self.executor.wait_any(self.running):
+                kind, item = self.running.pop(future)
+                try:
+                    result = self.executor.result(future)
+                except Exception as exc:  # a worker process died: the grader's failure
+                    result = {"error": f"worker failed: {type(exc).__name__}: {exc}"}
+                if kind == "grade":
+                    self._graded(item, result)
+                else:
+                    self._referenced(item, result)
+
+    def _graded(self, pending: Pending, result: dict) -> None:
+        sub = pending.submission
+        key = (sub.assignment, sub.notebook)
+        judged = "error" in result or result.get("judgement") is not None
+        reference = self.assignments[sub.assignment].references.get(sub.notebook)
+        if not judged and key in self.failed_refs:
+            self._fail(pending, f"the solution could not be run for reference: {self.failed_refs[key]}"[:500])
+        elif not judged and reference is None:
+            self.unjudged.setdefault(key, []).append((pending, result))
+        else:
+            self._finish(pending, result, reference)
+
+    def _finish(self, pending: Pending, result: dict, reference: Reference | None) -> None:
+        try:
+            grade = finish(pending, result, self.options, reference)
+        except Exception as exc:  # judging or writing this one failed: its row says so
+            self._fail(pending, f"{type(exc).__name__}: {exc}"[:500])
+            return
+        self._done(grade, pending)
+
+    def _referenced(self, item: tuple[str, str, list[dict]], result: dict) -> None:
+        name, nb_name, plan = item
+        assignment = self.assignments[name]
+        try:
+            if "error" in result:
+                raise SolutionFailsError(result["error"])
+            reference = reference_or_error(report_from_dict(result["report"]), plan,
+                                           assignment.sources[nb_name])
+        except SolutionFailsError as exc:
+            self.log(str(exc))
+            self.failed_refs[(name, nb_name)] = str(exc).splitlines()[0]
+            for pending, _ in self.unjudged.pop((name, nb_name), []):
+                self._fail(pending, f"the solution could not be run for reference: {exc}"[:500])
+            return
+        store_reference(assignment.sources[nb_name], assignment.masters[nb_name], reference)
+        assignment.references[nb_name] = reference
+        for pending, executed in self.unjudged.pop((name, nb_name), []):
+            self._finish(pending, executed, reference)
 
 
 def options_from_args(args: Any) -> GradeOptions:

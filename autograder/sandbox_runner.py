@@ -340,20 +340,31 @@ class Kernel:
         return events
 
     def wait_ready(self, timeout: float) -> bool:
-        """Ask for kernel_info until the kernel answers (it is then ready to execute)."""
+        """Ask for kernel_info until the kernel answers and its iopub channel reaches us.
+
+        The kernel is ready to execute once it replies on the shell channel; the
+        first cell's outputs are safe once anything (the kernel's iopub welcome,
+        a status message) has arrived on our iopub subscription. Both are
+        waited for, no longer: nothing here sleeps a fixed time.
+        """
         end = time.monotonic() + timeout
+        asked: set[str] = set()
+        replied = subscribed = False
         while time.monotonic() < end and self.alive():
-            msg_id = self.send("kernel_info_request", {})
+            asked.add(self.send("kernel_info_request", {}))
             retry_at = time.monotonic() + 1.0
             while time.monotonic() < min(retry_at, end):
                 events = self.poll(0.2)
                 if self.shell in events:
                     msg = self.recv(self.shell)
-                    if msg and msg.get("parent_header", {}).get("msg_id") == msg_id:
-                        self._drain_iopub(0.3)
-                        return True
+                    if msg and msg.get("parent_header", {}).get("msg_id") in asked:
+                        replied = True
                 if self.iopub in events:
-                    self.recv(self.iopub)
+                    subscribed = True  # a frame arrived: the subscription is live
+                    while self.recv(self.iopub) is not None:
+                        pass
+                if replied and subscribed:
+                    return True
         return False
 
     def _drain_iopub(self, seconds: float) -> None:

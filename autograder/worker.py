@@ -29,17 +29,26 @@ def settings_from_dict(data: dict[str, Any]) -> RunSettings:
                        startup_timeout=data["startup_timeout"], unsafe=data["unsafe"], limits=limits)
 
 
+def warm_up() -> None:
+    """Ready a fresh worker process: what every sandbox start asks of the system, once."""
+    from .sandbox import bwrap_options
+
+    bwrap_options()
+
+
 def grade_job(job: dict[str, Any]) -> dict[str, Any]:
     """Execute one restored submission in a fresh sandbox and judge it.
 
     Parameters
     ----------
     job : {"key": str, "plan": [...], "master": MasterNotebook.to_dict(),
-           "reference": {...}, "settings": settings_to_dict(...)}
+           "reference": {...} or None, "settings": settings_to_dict(...)}
+        Without a reference (the solution's run is still going), the submission
+        is executed only; the parent judges it once the reference is known.
 
     Returns
     -------
-    {"key", "report": report_to_dict(...), "judgement": judgement_to_dict(...),
+    {"key", "report": report_to_dict(...), "judgement": judgement_to_dict(...) or None,
      "seconds": float} or {"key", "error": str} when the grader itself failed.
     """
     start = time.monotonic()
@@ -47,9 +56,11 @@ def grade_job(job: dict[str, Any]) -> dict[str, Any]:
         settings = settings_from_dict(job["settings"])
         master = MasterNotebook.from_dict(job["master"])
         report = execute_plan(job["plan"], settings)
-        judgement = judge(report, job["plan"], master, job["reference"])
+        judgement = None
+        if job.get("reference") is not None:
+            judgement = judgement_to_dict(judge(report, job["plan"], master, job["reference"]))
         return {"key": job["key"], "report": report_to_dict(report),
-                "judgement": judgement_to_dict(judgement), "seconds": time.monotonic() - start}
+                "judgement": judgement, "seconds": time.monotonic() - start}
     except Exception as exc:  # reported as this submission's grader error; the batch goes on
         return {"key": job["key"], "error": f"{type(exc).__name__}: {exc}",
                 "traceback": traceback.format_exc(limit=6), "seconds": time.monotonic() - start}

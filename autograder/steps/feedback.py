@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import html
 import re
 from typing import Any
@@ -65,8 +66,13 @@ def _esc(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
+@functools.lru_cache(maxsize=4096)
 def _markdown(text: str) -> str:
-    """The instructor's markdown as HTML (trusted text from source/)."""
+    """The instructor's markdown as HTML (trusted text from source/).
+
+    Cached: every page of a batch shows the same master markdown, and
+    rendering it is most of what a feedback page costs.
+    """
     try:
         from nbconvert.filters.markdown import markdown2html
 
