@@ -10,6 +10,10 @@
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 FROM ${BASE_IMAGE} AS base
+# Every stage carries the label, so `make test-image` can prune this project's old
+# build leftovers and nothing else.
+LABEL org.opencontainers.image.title="dlbricks" \
+      org.opencontainers.image.description="JupyterLab, nbgrader, TensorFlow and the dlbricks course kit"
 ENV DEBIAN_FRONTEND=noninteractive \
     LANG=C.UTF-8
 # bubblewrap is the autograder's sandbox; tini reaps Jupyter's kernels.
@@ -24,25 +28,34 @@ RUN apt-get update \
 FROM base AS build
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG TF_VARIANT=cpu
+# No pip cache in any layer; bytecode is compiled once, below, for the whole venv.
 ENV PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
-COPY pyproject.toml constraints.txt README.md LICENSE /src/
-COPY lib /src/lib
-COPY autograder /src/autograder
-# docker/ may hold host-ca.crt: a CA bundle for builds behind a TLS-inspecting proxy
-# (the image test puts the host's there). It stays in this build stage only.
-COPY docker /src/docker
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_COMPILE=1
+# Dependencies first (from pyproject.toml's extras, pinned by constraints.txt), so
+# that editing lib/ or autograder/ rebuilds only the small layer after them.
+# docker/host-ca.crt, when present, is a CA bundle for builds behind a
+# TLS-inspecting proxy (the image test puts the host's there); the glob lets it be
+# absent. It stays in this build stage only.
+COPY pyproject.toml constraints.txt /src/
+COPY docker/image_requirements.py docker/host-ca.cr[t] /src/docker/
 RUN if [ -f /src/docker/host-ca.crt ]; then export PIP_CERT=/src/docker/host-ca.crt; fi \
  && python3 -m venv /opt/venv \
  && /opt/venv/bin/pip install --quiet --upgrade pip \
- && /opt/venv/bin/pip install --quiet -c /src/constraints.txt "/src[jupyter,grade,test]" \
- && case "$TF_VARIANT" in \
-      cpu)  /opt/venv/bin/pip install --quiet -c /src/constraints.txt "/src[tf]" ;; \
-      cuda) grep -E '^(keras|numpy)==' /src/constraints.txt > /tmp/tf-pins.txt \
-            && /opt/venv/bin/pip install --quiet -c /tmp/tf-pins.txt "tensorflow[and-cuda]==2.21.0" keras tensorboard ;; \
-      *)    echo "TF_VARIANT must be cpu or cuda, not '$TF_VARIANT'" >&2; exit 1 ;; \
-    esac \
+ && /opt/venv/bin/python /src/docker/image_requirements.py /src/pyproject.toml /src/constraints.txt "$TF_VARIANT" > /tmp/requirements.txt \
+ && /opt/venv/bin/pip install --quiet -c /src/constraints.txt -r /tmp/requirements.txt \
+ && rm -rf /opt/venv/lib/python3*/site-packages/tensorflow/include
+# (TensorFlow's C++ headers, ~290 MB, serve only to compile custom ops.)
+COPY README.md LICENSE /src/
+COPY lib /src/lib
+COPY autograder /src/autograder
+# Bytecode with unchecked hashes stays valid whatever mtimes COPY gives the files:
+# without it every kernel start would recompile TensorFlow's Python in memory.
+RUN if [ -f /src/docker/host-ca.crt ]; then export PIP_CERT=/src/docker/host-ca.crt; fi \
+ && /opt/venv/bin/pip install --quiet --no-deps /src \
+ && /opt/venv/bin/pip check \
  && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} + \
+ && /opt/venv/bin/python -m compileall -q -j 0 --invalidation-mode unchecked-hash /opt/venv/lib > /tmp/compileall.log \
  && /opt/venv/bin/jupyter labextension list > /tmp/labextensions.txt 2>&1 \
  && grep -q nbgrader /tmp/labextensions.txt
 
