@@ -23,42 +23,45 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 RUN apt-get update \
  && extra=""; command -v python3 >/dev/null || extra="python3 python3-venv" \
  && apt-get install -y --no-install-recommends bubblewrap tini ca-certificates $extra \
+ && apt-get clean \
  && rm -rf /var/lib/apt/lists/*
 
-FROM base AS build
+# --- deps: the virtualenv with every dependency, compiled (the big, rarely rebuilt layer)
+FROM base AS deps
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG TF_VARIANT=cpu
-# No pip cache in any layer; bytecode is compiled once, below, for the whole venv.
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_COMPILE=1
-# Dependencies first (from pyproject.toml's extras, pinned by constraints.txt), so
-# that editing lib/ or autograder/ rebuilds only the small layer after them.
+# Only what decides the dependencies (pyproject.toml's extras, pinned by
+# constraints.txt): editing lib/ or autograder/ leaves this stage cached.
 # docker/host-ca.crt, when present, is a CA bundle for builds behind a
 # TLS-inspecting proxy (the image test puts the host's there); the glob lets it be
-# absent. It stays in this build stage only.
+# absent. It stays in the build stages only.
 COPY pyproject.toml constraints.txt /src/
 COPY docker/image_requirements.py docker/host-ca.cr[t] /src/docker/
+# TensorFlow's C++ headers (~290 MB) serve only to compile custom ops. Bytecode
+# with unchecked hashes stays valid whatever mtimes COPY gives the files: without
+# it every kernel start would recompile TensorFlow's Python in memory.
 RUN if [ -f /src/docker/host-ca.crt ]; then export PIP_CERT=/src/docker/host-ca.crt; fi \
  && python3 -m venv /opt/venv \
  && /opt/venv/bin/pip install --quiet --upgrade pip \
  && /opt/venv/bin/python /src/docker/image_requirements.py /src/pyproject.toml /src/constraints.txt "$TF_VARIANT" > /tmp/requirements.txt \
  && /opt/venv/bin/pip install --quiet -c /src/constraints.txt -r /tmp/requirements.txt \
- && rm -rf /opt/venv/lib/python3*/site-packages/tensorflow/include
-# (TensorFlow's C++ headers, ~290 MB, serve only to compile custom ops.)
+ && /opt/venv/bin/pip check \
+ && rm -rf /opt/venv/lib/python3*/site-packages/tensorflow/include \
+ && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} + \
+ && /opt/venv/bin/python -m compileall -q -j 0 --invalidation-mode unchecked-hash /opt/venv/lib > /tmp/compileall.log
+
+# --- wheel: the course package (dlbricks + autograder) as a wheel
+FROM deps AS wheel
 COPY README.md LICENSE /src/
 COPY lib /src/lib
 COPY autograder /src/autograder
-# Bytecode with unchecked hashes stays valid whatever mtimes COPY gives the files:
-# without it every kernel start would recompile TensorFlow's Python in memory.
 RUN if [ -f /src/docker/host-ca.crt ]; then export PIP_CERT=/src/docker/host-ca.crt; fi \
- && /opt/venv/bin/pip install --quiet --no-deps /src \
- && /opt/venv/bin/pip check \
- && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} + \
- && /opt/venv/bin/python -m compileall -q -j 0 --invalidation-mode unchecked-hash /opt/venv/lib > /tmp/compileall.log \
- && /opt/venv/bin/jupyter labextension list > /tmp/labextensions.txt 2>&1 \
- && grep -q nbgrader /tmp/labextensions.txt
+ && /opt/venv/bin/pip wheel --quiet --no-deps --wheel-dir /wheels /src
 
+# --- the image
 FROM base
 ARG NB_USER=student
 ARG NB_UID=1000
@@ -68,8 +71,17 @@ ENV VIRTUAL_ENV=/opt/venv \
     TF_ENABLE_ONEDNN_OPTS=0 \
     MPLBACKEND=Agg \
     PYTHONDONTWRITEBYTECODE=1
-COPY --from=build /opt/venv /opt/venv
 RUN useradd --create-home --uid "${NB_UID}" --shell /bin/bash "${NB_USER}"
+COPY --from=deps /opt/venv /opt/venv
+COPY --from=wheel /wheels /tmp/wheels
+RUN /opt/venv/bin/pip install --quiet --no-cache-dir --no-compile --no-index --no-deps --disable-pip-version-check /tmp/wheels/*.whl \
+ && rm -rf /tmp/wheels \
+ && /opt/venv/bin/python -m compileall -q --invalidation-mode unchecked-hash \
+      /opt/venv/lib/python3*/site-packages/dlbricks /opt/venv/lib/python3*/site-packages/autograder > /dev/null \
+ && /opt/venv/bin/pip check --disable-pip-version-check \
+ && /opt/venv/bin/jupyter labextension list > /tmp/labextensions.txt 2>&1 \
+ && grep -q nbgrader /tmp/labextensions.txt \
+ && rm /tmp/labextensions.txt
 COPY --chown=${NB_UID}:${NB_UID} release /home/${NB_USER}/lessons
 USER ${NB_USER}
 WORKDIR /home/${NB_USER}

@@ -4,9 +4,11 @@
 # Needs root (to install/start Docker and run debootstrap) on a Debian-like host.
 # Steps: start dockerd if none runs -> debootstrap a bookworm base (cached) ->
 # docker import -> build the CPU variant from a snapshot of the working tree with the
-# host's CA bundle -> inside the container, with no network: run the unit tests and
-# grade the four sample students of one assignment, checking each row.
-# Prints one JSON line last (image, size, unit tests, grades, timings, disk use).
+# host's CA bundle -> start JupyterLab (the default command) until the image's health
+# check passes -> inside the container, with no network: run the unit tests and grade
+# the four sample students of one assignment, checking each row.
+# Prints one JSON line last (image, size in MB of 10^6 bytes, unit tests, grades,
+# seconds per step, disk use under Docker's data-root). Progress goes to stderr.
 #
 # Environment:
 #   IMAGE_TEST_OPTIONAL=1   a machine that cannot run Docker (not root, docker.io not
@@ -45,11 +47,27 @@ cannot() {
 }
 fail() { say "FAILED: $*"; exit 1; }
 
+# Long steps run in the background and are waited for, so that a signal reaches the
+# trap at once (bash runs traps only between foreground commands) and stops them.
+child=""
+step() {
+  local rc=0
+  "$@" &
+  child=$!
+  wait "$child" || rc=$?
+  child=""
+  return "$rc"
+}
+
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
+  if [ -n "$child" ]; then
+    kill -TERM "$child" 2>/dev/null || true
+    wait "$child" 2>/dev/null || true
+  fi
   if [ -n "$dockerd_pid" ] || docker info >/dev/null 2>&1; then
-    docker rm -f "$name-unit" "$name-grade" "$name-check" >/dev/null 2>&1 || true
+    docker rm -f "$name-lab" "$name-unit" "$name-grade" "$name-check" >/dev/null 2>&1 || true
   fi
   if [ -n "$dockerd_pid" ] && kill -0 "$dockerd_pid" 2>/dev/null; then
     kill -TERM "$dockerd_pid" 2>/dev/null || true
@@ -92,7 +110,11 @@ if ! docker info >/dev/null 2>&1; then
     kill -0 "$dockerd_pid" 2>/dev/null || break
     sleep 1
   done
-  docker info >/dev/null 2>&1 || cannot "dockerd did not start within 60 s: $(last_line "$work/dockerd.log")"
+  if ! docker info >/dev/null 2>&1; then
+    kill -0 "$dockerd_pid" 2>/dev/null || { wait "$dockerd_pid" 2>/dev/null || true; dockerd_pid=""
+      cannot "dockerd exited as it started: $(last_line "$work/dockerd.log")"; }
+    cannot "dockerd did not start within 60 s: $(last_line "$work/dockerd.log")"
+  fi
 fi
 data_root=$(docker info -f '{{.DockerRootDir}}')
 free_gb=$(df -P -BG "$data_root" | awk 'NR == 2 { sub("G", "", $4); print $4 }')
@@ -124,7 +146,7 @@ if ! docker image inspect "$base_tag" >/dev/null 2>&1; then
     base_made="debootstrapped"
     say "debootstrapping a Debian bookworm base (a few minutes; cached in $cache)"
     mkdir -p "$(dirname "$cache")"
-    debootstrap --variant=minbase --include=ca-certificates bookworm "$work/root" "$mirror" \
+    step debootstrap --variant=minbase --include=ca-certificates bookworm "$work/root" "$mirror" \
       >"$work/debootstrap.log" 2>&1 || { tail -n 20 "$work/debootstrap.log" >&2; fail "debootstrap failed"; }
     # No package cache or lists in the base layer: the Dockerfile runs apt-get update.
     rm -rf "$work/root"/var/cache/apt/archives/*.deb "$work/root"/var/cache/apt/*.bin \
@@ -140,7 +162,7 @@ t0=$SECONDS
 build_started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 say "building $tag on $base_tag"
 cp /etc/ssl/certs/ca-certificates.crt "$ctx/docker/host-ca.crt"
-docker build --force-rm --network host --build-arg BASE_IMAGE="$base_tag" --build-arg TF_VARIANT=cpu \
+step docker build --force-rm --network host --build-arg BASE_IMAGE="$base_tag" --build-arg TF_VARIANT=cpu \
   -t "$tag" "$ctx" >"$work/build.log" 2>&1 || { tail -n 40 "$work/build.log" >&2; fail "docker build failed"; }
 t_build=$((SECONDS - t0))
 size_mb=$(( $(docker image inspect -f '{{.Size}}' "$tag") / 1000000 ))
@@ -150,12 +172,31 @@ docker image prune -f --filter "label=org.opencontainers.image.title=dlbricks" \
 say "built $tag ($size_mb MB) in ${t_build} s"
 
 t0=$SECONDS
+say "JupyterLab, the image's default command, until its health check passes"
+# The image's own health check, run every 2 s instead of every 30 s.
+docker run -d --name "$name-lab" --network none --health-interval 2s --health-start-period 120s "$tag" >/dev/null
+lab=starting
+for _ in $(seq 120); do
+  lab=$(docker inspect -f '{{.State.Health.Status}}' "$name-lab")
+  [ "$lab" = healthy ] && break
+  [ "$(docker inspect -f '{{.State.Running}}' "$name-lab")" = true ] || { lab="exited"; break; }
+  sleep 1
+done
+lessons=$(docker exec "$name-lab" ls /home/student/lessons | wc -l)
+[ "$lab" = healthy ] || { docker logs --tail 30 "$name-lab" >&2; fail "JupyterLab did not become healthy within 120 s ($lab)"; }
+[ "$lessons" -gt 0 ] || fail "the image has no lessons in /home/student/lessons"
+docker rm -f "$name-lab" >/dev/null
+t_lab=$((SECONDS - t0))
+say "JupyterLab healthy after ${t_lab} s; $lessons lessons in /home/student/lessons"
+
+t0=$SECONDS
 say "unit tests inside the image (no network)"
-docker run --name "$name-unit" --rm --network none -v "$ctx:/repo:ro" -e DLBRICKS_QUICK=1 -w /tmp "$tag" \
-  python3 -m pytest -q -p no:cacheprovider -n 2 -m "not slow" /repo/tests/unit 2>&1 | tee "$work/unit.log" >&2 \
-  || fail "unit tests failed inside the image"
+step docker run --name "$name-unit" --rm --no-healthcheck --network none -v "$ctx:/repo:ro" -e DLBRICKS_QUICK=1 -w /tmp "$tag" \
+  python3 -m pytest -q -p no:cacheprovider -n 2 -m "not slow" /repo/tests/unit >"$work/unit.log" 2>&1 \
+  || { cat "$work/unit.log" >&2; fail "unit tests failed inside the image"; }
 unit=$(tail -n 1 "$work/unit.log" | sed -e 's/=//g' -e 's/ in [0-9.]*s.*//' -e 's/^ *//')
 t_unit=$((SECONDS - t0))
+say "unit tests inside the image: $unit"
 
 t0=$SECONDS
 say "grading examples/submitted/*/$assignment inside the image (no network, bubblewrap sandbox)"
@@ -163,20 +204,20 @@ say "grading examples/submitted/*/$assignment inside the image (no network, bubb
 # AppArmor and masked-/proc settings forbid.
 sandbox_opts=(--security-opt seccomp=unconfined --security-opt apparmor=unconfined --security-opt systempaths=unconfined)
 mkdir -p "$work/out" && chmod 777 "$work/out"
-docker run --name "$name-grade" --rm --network none "${sandbox_opts[@]}" -v "$ctx:/course:ro" -v "$work/out:/out" \
+step docker run --name "$name-grade" --rm --no-healthcheck --network none "${sandbox_opts[@]}" -v "$ctx:/course:ro" -v "$work/out:/out" \
   -e DLBRICKS_QUICK=1 "$tag" \
   autograder --course-dir /course grade /course/examples/submitted --assignment "$assignment" --out /out \
   --workers 2 --no-progress >&2 || fail "grading failed inside the image"
-grades=$(docker run --name "$name-check" --rm --network none -v "$work/out:/out:ro" -v "$ctx/docker:/check:ro" \
+grades=$(docker run --name "$name-check" --rm --no-healthcheck --network none -v "$work/out:/out:ro" -v "$ctx/docker:/check:ro" \
   "$tag" python3 /check/check_grades.py /out/grades.csv "$assignment") \
   || fail "the sample students' grades are wrong (see above); rows: ${grades:-none}"
 t_grade=$((SECONDS - t0))
 
 root_mb_after=$(du -smx "$data_root" | cut -f1)
 t_total=$((SECONDS - t_start))
-printf '{"image": "%s", "size_mb": %d, "base": "%s", "unit_tests": "%s", "assignment": "%s", "grades": %s, ' \
-  "$tag" "$size_mb" "$base_made" "$unit" "$assignment" "$grades"
-printf '"seconds": {"base": %d, "build": %d, "unit_tests": %d, "grading": %d, "total": %d}, ' \
-  "$t_base" "$t_build" "$t_unit" "$t_grade" "$t_total"
+printf '{"image": "%s", "size_mb": %d, "base": "%s", "jupyterlab": "%s", "unit_tests": "%s", "assignment": "%s", "grades": %s, ' \
+  "$tag" "$size_mb" "$base_made" "$lab" "$unit" "$assignment" "$grades"
+printf '"seconds": {"base": %d, "build": %d, "jupyterlab": %d, "unit_tests": %d, "grading": %d, "total": %d}, ' \
+  "$t_base" "$t_build" "$t_lab" "$t_unit" "$t_grade" "$t_total"
 printf '"docker": {"dockerd": "%s", "data_root": "%s", "data_root_mb": %d, "data_root_growth_mb": %d, "free_gb_before": %d}}\n' \
   "$dockerd_state" "$data_root" "$root_mb_after" "$((root_mb_after - root_mb_before))" "$free_gb"
