@@ -1,6 +1,6 @@
 """Grading throughput: the kit's sandboxed, parallel grader against plain nbgrader.
 
-    .venv/bin/python benchmarks/grading_throughput.py [--lesson 01_tensors] [--copies 8]
+    .venv/bin/python benchmarks/grading_throughput.py [--lesson 01_tensors] [--copies 8] [--repeat 1]
 
 Grades N copies of a lesson's solution (the released notebook with the
 solutions filled in, as a student who solved everything hands it in):
@@ -13,6 +13,13 @@ solutions filled in, as a student who solved everything hands it in):
 - overhead_per_submission_s: the kit's per-submission time (sandbox, kernel,
   restore-free execution and judging: ``autograder.worker.grade_job``) minus
   executing the same notebook with nbclient, both one at a time.
+
+With ``--repeat N`` the three batch measurements are taken N times, in turn
+(kit cold, kit warm, nbgrader; each cold run with an empty cache), and the
+fastest of each is reported, as for the per-submission times: on a shared
+machine other work only ever adds time, and taking the runs in turn exposes
+both sides to the same load. Every run's time is listed too (``*_runs``), with
+the 1-minute load average before and after (``load``).
 
 Prints one JSON line last. Targets (issue 5): ratio >= 1.6 on 2 cores,
 overhead_per_submission_s < 1.5.
@@ -132,29 +139,38 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Kit vs plain nbgrader grading throughput.")
     parser.add_argument("--lesson", help="lesson to grade (default: the first released lesson)")
     parser.add_argument("--copies", type=int, default=8)
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="measure each batch time this many times, in turn, and keep the fastest")
     args = parser.parse_args(argv)
     course_root, lesson = pick_lesson(args.lesson)
     release, source = load_pair(course_root, lesson)
     right = solved_release(release, source)
+    load_before = os.getloadavg()[0]
+    runs: dict[str, list[float]] = {"kit": [], "kit_warm": [], "nbgrader": []}
     with tempfile.TemporaryDirectory(prefix="grading-bench-") as tmp:
         work = Path(tmp)
         submitted = work / "submitted"
         paths = [write_submission(submitted, f"student{i:02d}", lesson, lesson, right) for i in range(args.copies)]
-        print(f"Grading {args.copies} copies of {lesson} ...", file=sys.stderr)
-        kit_s = kit(course_root, submitted, work / "kit-out", work / "cache-cold")
-        kit_warm_s = kit(course_root, submitted, work / "kit-out-warm", work / "cache-cold")
-        grades = (work / "kit-out" / "grades.csv").read_text().splitlines()[1:]
-        if not all(",graded," in row for row in grades):
-            raise SystemExit("the kit did not grade every copy:\n" + "\n".join(grades))
-        nbgrader_s = plain_nbgrader(course_root, lesson, submitted, work / "nbgrader")
-        overhead = per_submission_overhead(course_root, lesson, paths[0], work / "cache-cold")
+        for round_ in range(max(1, args.repeat)):
+            print(f"Grading {args.copies} copies of {lesson} (round {round_ + 1}) ...", file=sys.stderr)
+            cache, out = work / f"cache-{round_}", work / f"kit-out-{round_}"
+            runs["kit"].append(kit(course_root, submitted, out, cache))
+            runs["kit_warm"].append(kit(course_root, submitted, work / f"kit-out-warm-{round_}", cache))
+            grades = (out / "grades.csv").read_text().splitlines()[1:]
+            if len(grades) != args.copies or not all(",graded," in row for row in grades):
+                raise SystemExit("the kit did not grade every copy:\n" + "\n".join(grades))
+            runs["nbgrader"].append(plain_nbgrader(course_root, lesson, submitted, work / f"nbgrader-{round_}"))
+        overhead = per_submission_overhead(course_root, lesson, paths[0], work / "cache-0")
+    kit_s, kit_warm_s, nbgrader_s = min(runs["kit"]), min(runs["kit_warm"]), min(runs["nbgrader"])
     result = {
         "benchmark": "grading_throughput", "lesson": lesson, "submissions": args.copies,
-        "cores": os.cpu_count(), "sandbox": "bubblewrap",
+        "cores": os.cpu_count(), "sandbox": "bubblewrap", "repeat": max(1, args.repeat),
         "kit_s": round(kit_s, 2), "kit_warm_s": round(kit_warm_s, 2), "nbgrader_s": round(nbgrader_s, 2),
         "ratio": round(nbgrader_s / kit_s, 3), "ratio_warm": round(nbgrader_s / kit_warm_s, 3),
         "kit_job_s": round(overhead["kit_job_s"], 3), "nbclient_exec_s": round(overhead["nbclient_exec_s"], 3),
         "overhead_per_submission_s": round(overhead["overhead"], 3),
+        **{f"{name}_runs": [round(t, 2) for t in times] for name, times in runs.items()},
+        "load": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
     print(json.dumps(result))
     return 0
