@@ -20,11 +20,6 @@ stdout: one JSON line per event, flushed as it happens, so that the parent
 keeps everything done before a crash: ``{"event": "ready"}``, one
 ``{"event": "cell", ...}`` per executed cell, and ``{"event": "end", ...}``.
 
-The runner speaks the Jupyter messaging protocol itself (:class:`WireSession`,
-a few lines over ZeroMQ) instead of importing jupyter_client, and starts the
-kernel before it loads ZeroMQ: every submission pays this process's start-up,
-so it stays as small as it can.
-
 Each test cell is executed as separate *segments* (the visible part, then each
 hidden block), so that the check records written while a segment runs can be
 attributed to the visible checks or to the hidden tests. Test segments are run
@@ -35,19 +30,14 @@ from __future__ import annotations
 
 import ast
 import ctypes
-import datetime
-import hashlib
-import hmac
 import json
 import os
 import resource
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
-import uuid
 from typing import Any
 
 TRUNCATION_MARKER = "\n[... output truncated by the autograder: {n} more bytes not shown ...]\n"
@@ -270,100 +260,27 @@ class CellOutputs:
 # ---------------------------------------------------------------------------
 # The kernel
 # ---------------------------------------------------------------------------
-CHANNELS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
-
-
-def write_connection_file(path: str, key: bytes) -> dict:
-    """Pick five free loopback ports and write the kernel's connection file (owner-only)."""
-    sockets = []
-    try:
-        for _ in CHANNELS:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\0" * 8)  # free the port at close
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        ports = [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-    info = dict(zip(CHANNELS, ports), ip="127.0.0.1", key=key.decode("ascii"), transport="tcp",
-                signature_scheme="hmac-sha256", kernel_name="")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(info, fh)
-    return info
-
-
-class WireSession:
-    """The envelope of the Jupyter messaging protocol (v5): HMAC-SHA256-signed JSON frames.
-
-    A message on the wire is ``[identities..., b"<IDS|MSG>", signature, header,
-    parent_header, metadata, content, buffers...]``; the signature is the
-    hex HMAC of the four JSON frames with the connection file's key. Messages
-    that are malformed or not signed with the key are dropped (None).
-    """
-
-    DELIMITER = b"<IDS|MSG>"
-
-    def __init__(self, key: bytes, username: str = "autograder") -> None:
-        self.key = key
-        self.username = username
-        self.session = uuid.uuid4().hex
-
-    def sign(self, parts: list[bytes]) -> bytes:
-        mac = hmac.new(self.key, digestmod=hashlib.sha256)
-        for part in parts:
-            mac.update(part)
-        return mac.hexdigest().encode("ascii")
-
-    def send(self, sock: Any, msg_type: str, content: dict) -> str:
-        """Send one request on ``sock``; returns its msg_id (replies carry it as parent)."""
-        msg_id = uuid.uuid4().hex
-        header = {"msg_id": msg_id, "msg_type": msg_type, "username": self.username,
-                  "session": self.session, "version": "5.3",
-                  "date": datetime.datetime.now(datetime.timezone.utc).isoformat()}
-        parts = [json.dumps(part).encode("utf-8") for part in (header, {}, {}, content)]
-        sock.send_multipart([self.DELIMITER, self.sign(parts), *parts])
-        return msg_id
-
-    def deserialize(self, frames: list[bytes]) -> dict | None:
-        """``{"header", "msg_type", "parent_header", "metadata", "content"}``, or None when not valid."""
-        try:
-            start = frames.index(self.DELIMITER) + 1
-        except ValueError:
-            return None
-        if len(frames) < start + 5:
-            return None
-        signature, parts = frames[start], frames[start + 1:start + 5]
-        if not hmac.compare_digest(signature, self.sign(parts)):
-            return None
-        header, parent, metadata, content = (json.loads(part) for part in parts)
-        if not all(isinstance(d, dict) for d in (header, parent, metadata, content)):
-            return None
-        return {"header": header, "msg_type": header.get("msg_type"), "parent_header": parent,
-                "metadata": metadata, "content": content}
-
-
 class Kernel:
     """An IPython kernel process and the two ZeroMQ channels the runner needs."""
 
     def __init__(self, workdir: str, env: dict, limits: dict) -> None:
+        import zmq
+        from jupyter_client.connect import write_connection_file
+        from jupyter_client.session import Session
+
+        self.zmq = zmq
         runtime = os.path.join(workdir, ".kernel")
         os.makedirs(runtime, mode=0o700, exist_ok=True)
         key = secrets.token_hex(16).encode()
-        self.connection_file = os.path.join(runtime, "kernel.json")
-        info = write_connection_file(self.connection_file, key)
+        self.connection_file, info = write_connection_file(
+            os.path.join(runtime, "kernel.json"), ip="127.0.0.1", key=key)
+        self.session = Session(key=key, signature_scheme="hmac-sha256", username="autograder")
         cmd = [sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file,
                "--HistoryManager.enabled=False", "--IPKernelApp.quiet=True"]
         self.proc = subprocess.Popen(
             cmd, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             preexec_fn=lambda: kernel_limits(limits), close_fds=True)
-        # Loaded while the kernel starts: nothing above needs it.
-        import zmq
-
-        self.zmq = zmq
-        self.session = WireSession(key)
         self.ctx = zmq.Context()
         url = f"tcp://127.0.0.1:{{}}"
         self.shell = self.ctx.socket(zmq.DEALER)
@@ -400,14 +317,17 @@ class Kernel:
 
     def recv(self, sock: Any) -> dict | None:
         try:
-            return self.session.deserialize(sock.recv_multipart(self.zmq.NOBLOCK))
+            frames = sock.recv_multipart(self.zmq.NOBLOCK)
+            _, parts = self.session.feed_identities(frames)
+            return self.session.deserialize(parts, content=True)
         except self.zmq.Again:
             return None
         except Exception:  # a garbled or unsigned message is ignored, not trusted
             return None
 
     def send(self, msg_type: str, content: dict) -> str:
-        return self.session.send(self.shell, msg_type, content)
+        msg = self.session.send(self.shell, msg_type, content)
+        return msg["header"]["msg_id"]
 
     def poll(self, timeout_s: float) -> dict:
         events = dict(self.poller.poll(max(0, int(timeout_s * 1000))))
