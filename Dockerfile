@@ -45,7 +45,7 @@ COPY docker/image_requirements.py docker/host-ca.cr[t] /src/docker/
 # it every kernel start would recompile TensorFlow's Python in memory.
 RUN if [ -f /src/docker/host-ca.crt ]; then export PIP_CERT=/src/docker/host-ca.crt; fi \
  && python3 -m venv /opt/venv \
- && /opt/venv/bin/pip install --quiet --upgrade pip \
+ && /opt/venv/bin/pip install --quiet -c /src/constraints.txt --upgrade pip \
  && /opt/venv/bin/python /src/docker/image_requirements.py /src/pyproject.toml /src/constraints.txt "$TF_VARIANT" > /tmp/requirements.txt \
  && /opt/venv/bin/pip install --quiet -c /src/constraints.txt -r /tmp/requirements.txt \
  && /opt/venv/bin/pip check \

@@ -8,7 +8,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 3
 export TF_ENABLE_ONEDNN_OPTS ?= 0
 export PYTHONDONTWRITEBYTECODE = 1
 
-.PHONY: setup lab release release-check grade demo test test-fast test-image bench clean
+.PHONY: setup lab release release-check grade demo test test-fast test-image test-image-cuda bench clean
 
 setup: $(STAMP)
 
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@# system packages: bubblewrap (the autograder's sandbox), chromium (browser tests)
 	@command -v bwrap >/dev/null && command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq bubblewrap chromium >/dev/null; } || echo "note: install bubblewrap and chromium (apt-get install bubblewrap chromium) for sandboxed grading and browser tests"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[all]"
 	touch $(STAMP)
 
@@ -44,6 +44,10 @@ test-fast: $(STAMP)
 
 test-image:
 	docker/test-image.sh
+
+# the GPU variant (tensorflow[and-cuda]); run on the GPU too where the host has one
+test-image-cuda:
+	IMAGE_TEST_VARIANT=cuda docker/test-image.sh
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

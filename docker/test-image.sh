@@ -1,32 +1,50 @@
 #!/usr/bin/env bash
-# make test-image: build the CPU image on a locally made Debian base and test it.
+# make test-image: build the image on a locally made Debian base and test it.
 #
 # Needs root (to install/start Docker and run debootstrap) on a Debian-like host.
 # Steps: start dockerd if none runs -> debootstrap a bookworm base (cached) ->
-# docker import -> build the CPU variant from a snapshot of the working tree with the
-# host's CA bundle -> start JupyterLab (the default command) until the image's health
-# check passes -> inside the container, with no network: run the unit tests and grade
-# the four sample students of one assignment, checking each row.
-# Prints one JSON line last (image, size in MB of 10^6 bytes, unit tests, grades,
-# seconds per step, disk use under Docker's data-root). Progress goes to stderr.
+# docker import -> build the CPU (or CUDA) variant from a snapshot of the working tree
+# with the host's CA bundle -> start JupyterLab (the default command) until the
+# image's health check passes -> inside the container, with no network: check the
+# devices TensorFlow sees (and that it writes nothing to stderr), run the unit tests
+# and grade the four sample students of one assignment, checking each row. Where the
+# host has an NVIDIA GPU and Docker the NVIDIA runtime, the CUDA variant is also run
+# with --gpus all and must list the GPU.
+# Prints one JSON line last (image, size in MB of 10^6 bytes, devices, unit tests,
+# grades, seconds per step, disk use under Docker's data-root). Progress goes to stderr.
 #
 # Environment:
 #   IMAGE_TEST_OPTIONAL=1   a machine that cannot run Docker (not root, docker.io not
 #                           installable, dockerd not up within 60 s, too little disk)
 #                           prints "image test skipped: <reason>" and exits 0. Any
 #                           failure once the daemon is up still fails.
-#   IMAGE_TAG               image to build (default dlbricks:cpu-test)
+#   IMAGE_TEST_VARIANT      cpu (tensorflow-cpu, default) or cuda (tensorflow[and-cuda])
+#   IMAGE_TEST_GPU          cuda variant only: auto (default: run on the GPU when the
+#                           host has one), require (fail without one), skip
+#   IMAGE_TAG               image to build (default dlbricks:VARIANT-test)
 #   IMAGE_TEST_ASSIGNMENT   assignment graded (default 01_tensors)
-#   IMAGE_TEST_MIN_FREE_GB  free disk needed under Docker's data-root (default 10)
+#   IMAGE_TEST_MIN_FREE_GB  free disk needed under Docker's data-root (default 10 for
+#                           cpu, 30 for cuda: its CUDA wheels are several GB)
 #   BASE_CACHE              debootstrap tarball cache (default under /var/cache/dlbricks)
 #   DEBIAN_MIRROR           mirror for debootstrap (default http://deb.debian.org/debian)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
-tag=${IMAGE_TAG:-dlbricks:cpu-test}
+variant=${IMAGE_TEST_VARIANT:-cpu}
+gpu_mode=${IMAGE_TEST_GPU:-auto}
+case "$variant" in
+  cpu) default_free=10 ;;
+  cuda) default_free=30 ;;
+  *) echo "test-image: IMAGE_TEST_VARIANT must be cpu or cuda, not '$variant'" >&2; exit 2 ;;
+esac
+case "$gpu_mode" in
+  auto|require|skip) ;;
+  *) echo "test-image: IMAGE_TEST_GPU must be auto, require or skip, not '$gpu_mode'" >&2; exit 2 ;;
+esac
+tag=${IMAGE_TAG:-dlbricks:$variant-test}
 assignment=${IMAGE_TEST_ASSIGNMENT:-01_tensors}
 optional=${IMAGE_TEST_OPTIONAL:-0}
-min_free_gb=${IMAGE_TEST_MIN_FREE_GB:-10}
+min_free_gb=${IMAGE_TEST_MIN_FREE_GB:-$default_free}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 base_tag=dlbricks-base:bookworm
 cache=${BASE_CACHE:-/var/cache/dlbricks/debian-bookworm-minbase.tar}
@@ -67,7 +85,7 @@ cleanup() {
     wait "$child" 2>/dev/null || true
   fi
   if [ -n "$dockerd_pid" ] || docker info >/dev/null 2>&1; then
-    docker rm -f "$name-lab" "$name-unit" "$name-grade" "$name-check" >/dev/null 2>&1 || true
+    docker rm -f "$name-lab" "$name-dev" "$name-gpu" "$name-unit" "$name-grade" "$name-check" >/dev/null 2>&1 || true
   fi
   if [ -n "$dockerd_pid" ] && kill -0 "$dockerd_pid" 2>/dev/null; then
     kill -TERM "$dockerd_pid" 2>/dev/null || true
@@ -162,7 +180,7 @@ t0=$SECONDS
 build_started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 say "building $tag on $base_tag"
 cp /etc/ssl/certs/ca-certificates.crt "$ctx/docker/host-ca.crt"
-step docker build --force-rm --network host --build-arg BASE_IMAGE="$base_tag" --build-arg TF_VARIANT=cpu \
+step docker build --force-rm --network host --build-arg BASE_IMAGE="$base_tag" --build-arg TF_VARIANT="$variant" \
   -t "$tag" "$ctx" >"$work/build.log" 2>&1 || { tail -n 40 "$work/build.log" >&2; fail "docker build failed"; }
 t_build=$((SECONDS - t0))
 size_mb=$(( $(docker image inspect -f '{{.Size}}' "$tag") / 1000000 ))
@@ -190,6 +208,37 @@ t_lab=$((SECONDS - t0))
 say "JupyterLab healthy after ${t_lab} s; $lessons lessons in /home/student/lessons"
 
 t0=$SECONDS
+say "devices TensorFlow sees inside the image (no network, no GPU passed in)"
+# The image sets TF_CPP_MIN_LOG_LEVEL=3: nothing may reach stderr, not even the CUDA
+# build's "no driver" lines on a host without a GPU (nbgrader fails a cell on stderr).
+docker run --name "$name-dev" --rm --no-healthcheck --network none -v "$ctx/docker:/check:ro" "$tag" \
+  python3 /check/check_devices.py "$variant" >"$work/devices.json" 2>"$work/devices.err" \
+  || { cat "$work/devices.err" >&2; fail "the device check failed inside the image"; }
+[ ! -s "$work/devices.err" ] || { cat "$work/devices.err" >&2; fail "TensorFlow wrote to stderr inside the image"; }
+devices=$(tail -n 1 "$work/devices.json")
+gpu_run="not run (cpu variant)"
+if [ "$variant" = cuda ]; then
+  has_gpu=0
+  if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1 \
+     && docker info -f '{{json .Runtimes}}' | grep -q nvidia; then has_gpu=1; fi
+  if [ "$gpu_mode" = skip ]; then
+    gpu_run="skipped (IMAGE_TEST_GPU=skip)"
+  elif [ "$has_gpu" = 1 ]; then
+    say "the CUDA image on the host's GPU (--gpus all)"
+    docker run --name "$name-gpu" --rm --no-healthcheck --network none --gpus all -v "$ctx/docker:/check:ro" "$tag" \
+      python3 /check/check_devices.py cuda --expect-gpu >"$work/gpu.json" 2>"$work/gpu.err" \
+      || { cat "$work/gpu.err" >&2; fail "the CUDA image did not list the host's GPU"; }
+    gpu_run=$(tail -n 1 "$work/gpu.json" | sed 's/"/\\"/g')
+  elif [ "$gpu_mode" = require ]; then
+    fail "IMAGE_TEST_GPU=require but this host has no NVIDIA GPU with Docker's nvidia runtime (nvidia-smi -L, NVIDIA container toolkit)"
+  else
+    gpu_run="not run: no NVIDIA GPU with Docker's nvidia runtime on this host"
+  fi
+fi
+t_dev=$((SECONDS - t0))
+say "devices: $devices; GPU run: $gpu_run"
+
+t0=$SECONDS
 say "unit tests inside the image (no network)"
 step docker run --name "$name-unit" --rm --no-healthcheck --network none -v "$ctx:/repo:ro" -e DLBRICKS_QUICK=1 -w /tmp "$tag" \
   python3 -m pytest -q -p no:cacheprovider -n 2 -m "not slow" /repo/tests/unit >"$work/unit.log" 2>&1 \
@@ -215,9 +264,10 @@ t_grade=$((SECONDS - t0))
 
 root_mb_after=$(du -smx "$data_root" | cut -f1)
 t_total=$((SECONDS - t_start))
-printf '{"image": "%s", "size_mb": %d, "base": "%s", "jupyterlab": "%s", "unit_tests": "%s", "assignment": "%s", "grades": %s, ' \
-  "$tag" "$size_mb" "$base_made" "$lab" "$unit" "$assignment" "$grades"
-printf '"seconds": {"base": %d, "build": %d, "jupyterlab": %d, "unit_tests": %d, "grading": %d, "total": %d}, ' \
-  "$t_base" "$t_build" "$t_lab" "$t_unit" "$t_grade" "$t_total"
+printf '{"image": "%s", "variant": "%s", "size_mb": %d, "base": "%s", "jupyterlab": "%s", "devices": %s, "gpu_run": "%s", ' \
+  "$tag" "$variant" "$size_mb" "$base_made" "$lab" "$devices" "$gpu_run"
+printf '"unit_tests": "%s", "assignment": "%s", "grades": %s, ' "$unit" "$assignment" "$grades"
+printf '"seconds": {"base": %d, "build": %d, "jupyterlab": %d, "devices": %d, "unit_tests": %d, "grading": %d, "total": %d}, ' \
+  "$t_base" "$t_build" "$t_lab" "$t_dev" "$t_unit" "$t_grade" "$t_total"
 printf '"docker": {"dockerd": "%s", "data_root": "%s", "data_root_mb": %d, "data_root_growth_mb": %d, "free_gb_before": %d}}\n' \
   "$dockerd_state" "$data_root" "$root_mb_after" "$((root_mb_after - root_mb_before))" "$free_gb"

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import json
+import math
+import os
 import shutil
 import subprocess
 import sys
@@ -147,3 +150,53 @@ def test_build_context_keeps_student_work_and_tests_out():
     ignored = {line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
                if line.strip() and not line.startswith("#")}
     assert {".venv", ".git", "tests", "submitted", "autograded", "feedback", "gradebook.db", "graded"} <= ignored
+
+
+def installed_tensorflow_variant() -> str | None:
+    """cpu for tensorflow-cpu, cuda for tensorflow (pip's and-cuda build), None without TensorFlow."""
+    from importlib import metadata
+
+    for dist, variant in (("tensorflow-cpu", "cpu"), ("tensorflow", "cuda")):
+        try:
+            metadata.version(dist)
+            return variant
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def run_check_devices(*args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CUDA")}
+    env.update(TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="0", CUDA_VISIBLE_DEVICES="")
+    return subprocess.run([sys.executable, str(DOCKER / "check_devices.py"), *args],
+                          capture_output=True, text=True, env=env, timeout=300)
+
+
+needs_tf = pytest.mark.skipif(installed_tensorflow_variant() is None, reason="TensorFlow is not installed")
+
+
+@needs_tf
+def test_device_check_passes_for_the_installed_variant_and_writes_nothing_to_stderr():
+    variant = installed_tensorflow_variant()
+    result = run_check_devices(variant)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["gpus"] == [] and summary["device"] == "CPU only"
+    assert summary["built_with_cuda"] is (variant == "cuda")
+    assert "CPU" in summary["matmul_device"] and math.isfinite(summary["keras_fit_loss"])
+
+
+@needs_tf
+def test_device_check_names_a_wrong_variant_and_a_missing_gpu():
+    other = {"cpu": "cuda", "cuda": "cpu"}[installed_tensorflow_variant()]
+    result = run_check_devices(other, "--expect-gpu")
+    assert result.returncode == 1
+    assert f"the {other} variant's TensorFlow" in result.stderr
+    assert "no GPU listed although the container was given one" in result.stderr
+    assert "not on the GPU" in result.stderr
+
+
+def test_device_check_usage():
+    result = subprocess.run([sys.executable, str(DOCKER / "check_devices.py"), "tpu"], capture_output=True, text=True)
+    assert result.returncode == 2 and "usage: check_devices.py {cpu,cuda}" in result.stderr
