@@ -776,7 +776,10 @@ def _truncation_hint(actual: np.ndarray, expected: np.ndarray, rtol: float, atol
         return None
     if np.allclose(expected, np.round(expected)):
         return None
-    for rounding in (np.trunc, np.floor, np.round):
+    # Integer division truncates (or floors): a single number that is merely the nearest
+    # whole one (1.0 for 0.97) is more likely a different mistake.
+    roundings = (np.trunc, np.floor) if expected.size == 1 else (np.trunc, np.floor, np.round)
+    for rounding in roundings:
         if _allclose(actual, rounding(expected), rtol, atol):
             return ("Hint: your values are the expected ones with the fractional part cut off: "
                     "integer division `//` or an integer dtype lost it; use `/` and float arrays.")
@@ -957,8 +960,14 @@ def _activation_hint(actual: np.ndarray, expected: np.ndarray, rtol: float, atol
             return ("Hint: your columns sum to 1 instead of your rows: the softmax normalised "
                     "over the wrong axis (use axis=-1 with keepdims=True).")
         sums = a.sum(axis=-1)
-        return ("Hint: the expected rows are probabilities that sum to 1, yours sum to "
-                f"{_short_array(sums)}: divide by the sum over the last axis.")
+        if e.ndim >= 2:
+            return ("Hint: the expected rows are probabilities that sum to 1, yours sum to "
+                    f"{_short_array(sums)}: divide by the sum over the last axis.")
+        # One vector summing to 1 may be anything (weights, a split): only values that
+        # are the expected ones times a constant show a missing normalisation.
+        if (a >= 0).all() and sums > 0 and _allclose(a / sums, e, max(rtol, 1e-6), max(atol, 1e-9)):
+            return ("Hint: the expected values are probabilities that sum to 1; yours are "
+                    f"proportional to them but sum to {_short_array(sums)}: divide by their sum.")
     if ((e > 0) & (e < 1)).all() and _is_evident(expected):
         with np.errstate(over="ignore"):
             sig = 1.0 / (1.0 + np.exp(-a))

@@ -134,6 +134,19 @@ def test_hint_probabilities_do_not_sum_to_one():
     assert "sums along axis -1" in message and "divide by the sum" in message
 
 
+def test_one_vector_summing_to_one_gets_the_normalisation_hint_only_on_evidence():
+    expected = np.array([0.2, 0.3, 0.5])  # weights or a split as much as probabilities
+    assert "sum to 1" not in failure(check.close, np.array([0.3, 0.3, 0.5]), expected)
+    message = failure(check.close, np.array([2.0, 3.0, 5.0]), expected)
+    assert "proportional to them but sum to 10" in message and "divide by their sum" in message
+
+
+def test_integer_division_hint_on_a_single_number_needs_truncation():
+    assert "cut off" in failure(check.close, 0, 0.97)      # correct // total
+    assert "cut off" in failure(check.close, 2, 2.75)
+    assert "cut off" not in failure(check.close, 1.0, 0.97)  # rounded up: not integer division
+
+
 def test_hint_softmax_over_wrong_axis():
     z = RNG.normal(size=(4, 3))
     wrong = softmax(z, axis=0)
