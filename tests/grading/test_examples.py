@@ -43,3 +43,11 @@ def test_sample_class_has_the_four_kinds_of_student(make_submissions, fixture_co
     (fixture_course / "source" / FIXTURE_ASSIGNMENT / f"{FIXTURE_ASSIGNMENT}.ipynb").write_text(
         (fixture_course / "source" / FIXTURE_ASSIGNMENT / f"{FIXTURE_ASSIGNMENT}.ipynb").read_text() + "\n")
     assert make_submissions.is_stale(course)
+
+
+def test_committed_samples_follow_the_committed_lessons(make_submissions):
+    """`autograder demo` would otherwise rewrite examples/ in a fresh clone (and the Docker
+    image test grades the committed samples as they are)."""
+    assert not make_submissions.is_stale(Course(REPO)), (
+        "examples/submitted was made from other lesson notebooks than source/ and release/ hold now: "
+        "run `.venv/bin/python examples/make_submissions.py` and commit examples/")
