@@ -8,8 +8,8 @@
 # image's health check passes -> inside the container, with no network: check the
 # devices TensorFlow sees (and that it writes nothing to stderr), run the unit tests
 # and grade the four sample students of one assignment, checking each row. Where the
-# host has an NVIDIA GPU and Docker the NVIDIA runtime, the CUDA variant is also run
-# with --gpus all and must list the GPU.
+# host has an NVIDIA GPU (and the NVIDIA container toolkit), the CUDA variant is also
+# run with --gpus all and must list the GPU and compute on it.
 # Prints one JSON line last (image, size in MB of 10^6 bytes, devices, unit tests,
 # grades, seconds per step, disk use under Docker's data-root). Progress goes to stderr.
 #
@@ -140,6 +140,14 @@ free_gb=$(df -P -BG "$data_root" | awk 'NR == 2 { sub("G", "", $4); print $4 }')
   || cannot "only ${free_gb} GB free under $data_root; the build needs about ${min_free_gb} GB"
 root_mb_before=$(du -smx "$data_root" | cut -f1)
 
+# A GPU for the CUDA variant: known before the long build, so that
+# IMAGE_TEST_GPU=require fails at once where there is none.
+has_gpu=0
+if [ "$variant" = cuda ] && command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then has_gpu=1; fi
+if [ "$variant" = cuda ] && [ "$gpu_mode" = require ] && [ "$has_gpu" = 0 ]; then
+  fail "IMAGE_TEST_GPU=require but this host has no NVIDIA GPU (nvidia-smi -L finds none)"
+fi
+
 # --- from here on, every problem is a failure -------------------------------------
 # A snapshot of the working tree (tracked and untracked, not ignored files): the
 # image, its tests and the graded notebooks all come from the same moment even when
@@ -218,21 +226,17 @@ docker run --name "$name-dev" --rm --no-healthcheck --network none -v "$ctx/dock
 devices=$(tail -n 1 "$work/devices.json")
 gpu_run="not run (cpu variant)"
 if [ "$variant" = cuda ]; then
-  has_gpu=0
-  if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1 \
-     && docker info -f '{{json .Runtimes}}' | grep -q nvidia; then has_gpu=1; fi
   if [ "$gpu_mode" = skip ]; then
     gpu_run="skipped (IMAGE_TEST_GPU=skip)"
   elif [ "$has_gpu" = 1 ]; then
     say "the CUDA image on the host's GPU (--gpus all)"
     docker run --name "$name-gpu" --rm --no-healthcheck --network none --gpus all -v "$ctx/docker:/check:ro" "$tag" \
       python3 /check/check_devices.py cuda --expect-gpu >"$work/gpu.json" 2>"$work/gpu.err" \
-      || { cat "$work/gpu.err" >&2; fail "the CUDA image did not list the host's GPU"; }
+      || { cat "$work/gpu.err" >&2
+           fail "the CUDA image did not run on the host's GPU (is the NVIDIA container toolkit installed and configured for Docker: nvidia-ctk runtime configure?)"; }
     gpu_run=$(tail -n 1 "$work/gpu.json" | sed 's/"/\\"/g')
-  elif [ "$gpu_mode" = require ]; then
-    fail "IMAGE_TEST_GPU=require but this host has no NVIDIA GPU with Docker's nvidia runtime (nvidia-smi -L, NVIDIA container toolkit)"
   else
-    gpu_run="not run: no NVIDIA GPU with Docker's nvidia runtime on this host"
+    gpu_run="not run: no NVIDIA GPU on this host (nvidia-smi -L)"
   fi
 fi
 t_dev=$((SECONDS - t0))
