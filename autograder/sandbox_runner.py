@@ -57,20 +57,24 @@ def __autograder_guard():
     module = sys.modules.get("dlbricks.check")
     if module is None:
         return json.dumps([])
+    # dlbricks.check is a package: its submodules (checks, judges, codec, ...) are looked at too.
+    parts = [(name, mod) for name, mod in list(sys.modules.items())
+             if name.startswith("dlbricks.check.") and isinstance(mod, types.ModuleType)]
     changed = []
-    for name, value in list(vars(module).items()):
-        if name.startswith("__"):
-            continue
-        owner = getattr(value, "__module__", None)
-        if isinstance(value, types.ModuleType):
-            if sys.modules.get(value.__name__) is not value:
-                changed.append(name)
-        elif isinstance(value, (types.FunctionType, type)):
-            home = sys.modules.get(owner or "")
-            if owner is None or owner.startswith(("__main__", "<")) or home is None:
-                changed.append(name)
-            elif isinstance(value, types.FunctionType) and value.__code__.co_filename != getattr(home, "__file__", None):
-                changed.append(name)
+    for prefix, scanned in [("", module)] + [(name[len("dlbricks.check."):] + ".", mod) for name, mod in parts]:
+        for name, value in list(vars(scanned).items()):
+            if name.startswith("__"):
+                continue
+            owner = getattr(value, "__module__", None)
+            if isinstance(value, types.ModuleType):
+                if sys.modules.get(value.__name__) is not value:
+                    changed.append(prefix + name)
+            elif isinstance(value, (types.FunctionType, type)):
+                home = sys.modules.get(owner or "")
+                if owner is None or owner.startswith(("__main__", "<")) or home is None:
+                    changed.append(prefix + name)
+                elif isinstance(value, types.FunctionType) and value.__code__.co_filename != getattr(home, "__file__", None):
+                    changed.append(prefix + name)
     package = sys.modules.get("dlbricks")
     if package is not None and package.__dict__.get("check", module) is not module:
         changed.append("dlbricks.check")
@@ -80,7 +84,20 @@ def __autograder_guard():
         changed.append("check")
         namespace["check"] = module
     if changed:
-        importlib.reload(module)
+        # Import the package afresh (every submodule from its file), then put the fresh
+        # names into the module objects the student's namespace may still hold.
+        for name, _ in parts:
+            sys.modules.pop(name, None)
+        sys.modules.pop("dlbricks.check", None)
+        fresh = importlib.import_module("dlbricks.check")
+        for name, old in parts:
+            new = sys.modules.get(name)
+            if new is not None:
+                old.__dict__.update(new.__dict__)
+        module.__dict__.update(fresh.__dict__)
+        sys.modules["dlbricks.check"] = module
+        if package is not None:
+            package.check = module
     return json.dumps(changed)
 __autograder_guard_result = __autograder_guard()
 """

@@ -548,7 +548,7 @@ def test_large_values_are_summarised():
 def test_too_large_value_fails_in_the_kernel_and_when_rejudged(tmp_path, monkeypatch):
     path = tmp_path / "records.jsonl"
     monkeypatch.setenv(check.RECORD_ENV, str(path))
-    monkeypatch.setattr(check, "MAX_RECORD_ELEMENTS", 10)
+    monkeypatch.setattr(check.codec, "MAX_RECORD_ELEMENTS", 10)
     message = failure(check.close, np.zeros(20), np.zeros(20))
     assert "too large to record" in message
     record = json.loads(path.read_text().splitlines()[-1])
@@ -648,7 +648,7 @@ def test_rejudge_ignores_a_monkeypatched_comparison(tmp_path, monkeypatch):
     [reference] = run_checks(path, monkeypatch, [(check.close, (DENSE, DENSE), {})])
     # The student replaces the comparison in their kernel: the check "passes".
     with monkeypatch.context() as patched:
-        patched.setattr(check, "_judge_close", lambda *args: check.Verdict(True))
+        patched.setattr(check.checks, "judge_close", lambda *args: check.Verdict(True))
         patched.setattr(np, "allclose", lambda *args, **kwargs: True)
         [student] = run_checks(path, monkeypatch, [(check.close, (X @ W, DENSE), {})])
     assert student["passed"] is True
@@ -899,9 +899,15 @@ def test_demo_uses_needs_names():
 
 def test_every_function_of_the_module_is_its_own_code():
     """The autograder reports a check function whose code lives elsewhere as replaced
-    (tampering), so the module must not hold wrapped functions (e.g. @contextmanager)."""
+    (tampering), so no module of the package may hold wrapped functions (e.g. @contextmanager)."""
+    import sys
     import types
 
-    for name, value in vars(check).items():
-        if isinstance(value, types.FunctionType) and value.__module__ == check.__name__:
-            assert value.__code__.co_filename == check.__file__, name
+    modules = [m for n, m in sys.modules.items() if n == "dlbricks.check" or n.startswith("dlbricks.check.")]
+    assert {m.__name__ for m in modules} >= {"dlbricks.check.checks", "dlbricks.check.judges",
+                                              "dlbricks.check.hints", "dlbricks.check.codec"}
+    for module in modules:
+        for name, value in vars(module).items():
+            if isinstance(value, types.FunctionType):
+                home = sys.modules[value.__module__]
+                assert value.__code__.co_filename == home.__file__, f"{module.__name__}.{name}"
