@@ -1,6 +1,8 @@
 """The ``autograder`` command: ``release``, ``grade`` and ``demo``.
 
 Thin argument parsing only; each subcommand calls one function of the package.
+Every command reads the course's ``nbgrader_config.py`` (:mod:`autograder.config`);
+its flags are made from the configuration's traits and override the file.
 """
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from .config import ConfigError, CourseConfig, add_flags, add_nbgrader_flags, resolve_args
 from .course import Course, default_course_root
 
 
@@ -16,10 +19,16 @@ def _course(args: argparse.Namespace) -> Course:
     return Course(Path(args.course_dir).resolve() if args.course_dir else default_course_root())
 
 
+def _settings(args: argparse.Namespace, course: Course) -> CourseConfig:
+    """The course's nbgrader_config.py with this command's flags applied."""
+    return resolve_args(course.root, args)
+
+
 def cmd_release(args: argparse.Namespace) -> int:
     from .release import ReleaseError, check, release
 
     course = _course(args)
+    settings = _settings(args, course)
     names = args.names or course.lessons()
     unknown = [n for n in names if not (course.source_dir / n).is_dir()]
     if unknown:
@@ -28,7 +37,7 @@ def cmd_release(args: argparse.Namespace) -> int:
         return 2
     try:
         if args.check:
-            diffs = check(course, names)
+            diffs = check(course, names, settings.publishing)
             if diffs:
                 print("The committed release differs from what the sources give:", file=sys.stderr)
                 for diff in diffs:
@@ -38,7 +47,7 @@ def cmd_release(args: argparse.Namespace) -> int:
                 return 1
             print(f"release/ matches source/ for {len(names)} lesson(s).")
             return 0
-        for path in release(course, names):
+        for path in release(course, names, settings.publishing):
             print(f"wrote {os.path.relpath(path)}")
         return 0
     except ReleaseError as err:
@@ -49,13 +58,15 @@ def cmd_release(args: argparse.Namespace) -> int:
 def cmd_grade(args: argparse.Namespace) -> int:
     from .grade import run_grade_command
 
-    return run_grade_command(args, _course(args))
+    course = _course(args)
+    return run_grade_command(args, course, _settings(args, course))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(_course(args), out=Path(args.out), workers=args.workers, unsafe=args.unsafe)
+    course = _course(args)
+    return run_demo(course, out=Path(args.out), settings=_settings(args, course), unsafe=args.unsafe)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     rel.add_argument("names", nargs="*", metavar="NAME", help="lessons to release (default: all)")
     rel.add_argument("--check", action="store_true",
                      help="do not write; exit 1 when the committed release differs from the sources")
+    add_flags(rel, "Publishing")
     rel.set_defaults(func=cmd_release)
 
     gr = sub.add_parser("grade", help="grade a folder of submissions STUDENT/ASSIGNMENT/NOTEBOOK.ipynb")
@@ -80,21 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     gr.add_argument("--out", required=True, metavar="OUT", help="where grades.csv, feedback/ and the gradebook go")
     gr.add_argument("--assignment", metavar="NAME",
                     help="grade only this assignment (needed for a flat folder or archive)")
-    gr.add_argument("--workers", type=int, default=None, metavar="N",
-                    help="submissions graded at once (default: number of cores)")
-    gr.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                    help="per-cell time limit (default: 120; the whole notebook gets a deadline too)")
-    gr.add_argument("--deadline", type=float, default=None, metavar="SECONDS",
-                    help="whole-notebook time limit (default: 8 x timeout, at most 1200)")
-    gr.add_argument("--memory", type=int, default=None, metavar="MB",
-                    help="memory limit per submission in MB (default: 3072)")
-    gr.add_argument("--executor", choices=("local", "dask"), default="local",
-                    help="local process pool (default) or a Dask distributed cluster")
-    gr.add_argument("--scheduler", metavar="ADDRESS",
-                    help="Dask scheduler address, e.g. tcp://host:8786 (default with --executor dask: "
-                         "a local cluster of --workers processes)")
-    gr.add_argument("--db", metavar="URL",
-                    help="gradebook SQLAlchemy URL (default: sqlite:///OUT/gradebook.db)")
+    add_nbgrader_flags(gr, "db")
+    add_flags(gr, "Grading", "Deadlines")
     gr.add_argument("--unsafe", action="store_true",
                     help="run student code without a sandbox (only for trusted notebooks)")
     gr.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -102,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="release the lessons and grade the sample submissions in examples/")
     demo.add_argument("--out", default="demo-out", metavar="OUT", help="where the demo grades go (default: demo-out)")
-    demo.add_argument("--workers", type=int, default=None, metavar="N")
+    add_flags(demo, "Grading")
     demo.add_argument("--unsafe", action="store_true", help=argparse.SUPPRESS)
     demo.set_defaults(func=cmd_demo)
     return parser
@@ -114,7 +113,11 @@ def main(argv: list[str] | None = None) -> int:
 
     skip_unused_optional_imports()
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

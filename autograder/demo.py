@@ -11,10 +11,11 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from .config import CourseConfig, resolve
 from .course import Course
 from .grade import GradeOptions, grade_submissions
 from .release import release
-from .sandbox import Limits, RunSettings, SandboxUnavailable
+from .sandbox import SandboxUnavailable
 from .summary import grade_table, summary_text
 
 FIXTURE_COURSE = Path("tests") / "grading" / "fixtures" / "course"
@@ -30,8 +31,13 @@ def _load_examples_module(root: Path) -> ModuleType:
     return module
 
 
-def run_demo(course: Course, out: Path, workers: int | None = None, unsafe: bool = False) -> int:
-    """Release, (re)build the samples if stale, grade them into ``out``, print the table."""
+def run_demo(course: Course, out: Path, settings: CourseConfig | None = None, unsafe: bool = False) -> int:
+    """Release, (re)build the samples if stale, grade them into ``out``, print the table.
+
+    ``settings``: the course configuration (default: the course's nbgrader_config.py);
+    the demo grades under the same limits as ``autograder grade``.
+    """
+    settings = settings or resolve(course.root)
     examples = _load_examples_module(course.root)
     grade_course, submitted = course, examples.SUBMITTED
     if not examples.default_lessons(course):
@@ -41,14 +47,14 @@ def run_demo(course: Course, out: Path, workers: int | None = None, unsafe: bool
         print(f"No lessons in {course.source_dir}; the demo uses the fixture assignment instead.")
         examples.make(grade_course, examples.default_lessons(grade_course), out=submitted)
     else:
-        written = release(course)
+        written = release(course, publishing=settings.publishing)
         print(f"Released {len(course.lessons())} lesson(s) into {course.release_dir} ({len(written)} file(s)).")
         if examples.is_stale(course):
             examples.make(course, examples.default_lessons(course))
             print(f"The lessons changed since the samples were made: regenerated {examples.SUBMITTED}.")
-    settings = RunSettings(timeout=180.0, deadline=1200.0, unsafe=unsafe,
-                           limits=Limits(cpu_seconds=1200 * 4))
-    options = GradeOptions(out=out.resolve(), workers=workers or 0, settings=settings,
+    options = GradeOptions(out=out.resolve(), workers=settings.grading.workers,
+                           settings=settings.grading.run_settings(unsafe), executor=settings.grading.executor,
+                           scheduler=settings.grading.scheduler or None, config=settings,
                            progress=sys.stderr.isatty())
     try:
         run = grade_submissions(submitted, grade_course, options)

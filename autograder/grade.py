@@ -15,7 +15,6 @@ judged here, in the parent, as soon as it is known.
 from __future__ import annotations
 
 import copy
-import os
 import sys
 import tempfile
 import time
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import nbformat
 
+from .config import CourseConfig
 from .course import Course
 from .discover import Submission, SubmissionLayoutError, discover, extract_archive
 from .executors import Executor
@@ -33,7 +33,7 @@ from .notebook_io import atomic_write_text
 from .reference import (SolutionFailsError, load_cached_reference, reference_or_error, reference_plan,
                         store_reference)
 from .release import ReleaseError, nbgrader_generate
-from .sandbox import Limits, RunSettings, SandboxUnavailable, require_sandbox
+from .sandbox import RunSettings, SandboxUnavailable, require_sandbox
 from .steps.execute import report_from_dict
 from .steps.feedback import render_feedback
 from .steps.judge import Judgement, Reference, judge, judgement_from_dict
@@ -45,9 +45,6 @@ from .worker import grade_job, run_plan_job, settings_to_dict
 
 if TYPE_CHECKING:  # nbgrader (behind restore) is imported only once the workers are started
     from .steps.restore import Restoration
-
-DEFAULT_TIMEOUT = 120.0
-DEFAULT_MEMORY_MB = 3072
 
 
 @dataclass
@@ -62,6 +59,7 @@ class GradeOptions:
     scheduler: str | None = None
     db_url: str | None = None
     progress: bool = False
+    config: CourseConfig | None = None  # the course's settings (due dates, late policy); None: defaults
 
     @property
     def gradebook_url(self) -> str:
@@ -397,25 +395,20 @@ class _Batch:
             self._finish(pending, executed, reference)
 
 
-def options_from_args(args: Any) -> GradeOptions:
-    timeout = float(args.timeout) if args.timeout else DEFAULT_TIMEOUT
-    deadline = float(args.deadline) if getattr(args, "deadline", None) else min(8 * timeout, 1200.0)
-    memory = int(args.memory) if args.memory else DEFAULT_MEMORY_MB
-    cores = os.cpu_count() or 1
-    limits = Limits(memory_mb=memory, cpu_seconds=int(deadline * cores + 60))
-    settings = RunSettings(timeout=timeout, deadline=deadline, unsafe=bool(args.unsafe), limits=limits)
+def options_from_args(args: Any, config: CourseConfig) -> GradeOptions:
+    """What to do, from the resolved course configuration (flags already applied) and the
+    options that belong to one run only (SUBMITTED, --out, --assignment, --unsafe)."""
+    grading = config.grading
     return GradeOptions(out=Path(args.out).resolve(), assignment=args.assignment,
-                        workers=int(args.workers or 0), settings=settings, executor=args.executor,
-                        scheduler=args.scheduler, db_url=args.db,
+                        workers=grading.workers, settings=grading.run_settings(bool(args.unsafe)),
+                        executor=grading.executor, scheduler=grading.scheduler or None,
+                        db_url=config.db_url, config=config,
                         progress=sys.stderr.isatty() and not getattr(args, "no_progress", False))
 
 
-def run_grade_command(args: Any, course: Course) -> int:
+def run_grade_command(args: Any, course: Course, config: CourseConfig) -> int:
     """``autograder grade``: returns the exit code (0 when every submission has its row)."""
-    options = options_from_args(args)
-    if options.executor == "dask" and options.workers < 0:
-        print("--workers must be positive.", file=sys.stderr)
-        return 2
+    options = options_from_args(args, config)
     if options.settings.unsafe:
         print("Warning: --unsafe: student code runs WITHOUT a sandbox, with your rights.", file=sys.stderr)
     try:

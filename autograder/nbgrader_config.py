@@ -1,8 +1,10 @@
-"""nbgrader configuration for instructors of this course kit.
+"""The kit's nbgrader settings, loaded by every course's own ``nbgrader_config.py``.
 
-Use it from the repository root (``nbgrader`` reads ``nbgrader_config.py`` in the
-working directory, so either copy or symlink this file there, or pass
-``--config autograder/nbgrader_config.py``). It describes the kit's layout:
+A course's configuration (``COURSE/nbgrader_config.py``, see the one at the root
+of this repository) starts with ``load_subconfig`` of this file, then sets its
+own course id, repository, due dates, late policy and grading limits. nbgrader
+(run in the course directory) and every ``autograder`` command read that one
+file. This one describes the kit's layout:
 
 - ``source/NN_slug/NN_slug.ipynb``: the instructor's notebooks (solutions and
   hidden tests), one folder per assignment;
@@ -20,27 +22,24 @@ import os
 
 c = get_config()  # noqa: F821  (provided by traitlets when nbgrader loads this file)
 
-# The course directory is the folder holding this kit's source/ and release/.
-_here = os.path.dirname(os.path.abspath(__file__))
-c.CourseDirectory.root = os.environ.get("DLBRICKS_COURSE_DIR", os.path.dirname(_here))
-c.CourseDirectory.course_id = os.environ.get("DLBRICKS_COURSE_ID", "dlbricks")
+# The course's own file sets CourseDirectory.root (its folder) and course_id after loading this one.
+if os.environ.get("DLBRICKS_COURSE_DIR"):
+    c.CourseDirectory.root = os.environ["DLBRICKS_COURSE_DIR"]
 c.CourseDirectory.source_directory = "source"
 c.CourseDirectory.release_directory = "release"
 c.CourseDirectory.submitted_directory = "submitted"
 c.CourseDirectory.autograded_directory = "autograded"
 c.CourseDirectory.feedback_directory = "feedback"
-# The gradebook is runtime state: keep it out of the repository's tracked files
-# (.gitignore lists gradebook.db). `autograder grade` writes OUT/gradebook.db or --db.
-c.CourseDirectory.db_url = os.environ.get(
-    "DLBRICKS_GRADEBOOK_URL",
-    "sqlite:///" + os.path.join(c.CourseDirectory.root, "gradebook.db"),
-)
+# The gradebook is runtime state, never committed. Unset, `autograder grade` writes
+# OUT/gradebook.db; a course that shares one (PostgreSQL) sets c.CourseDirectory.db_url.
+if os.environ.get("DLBRICKS_GRADEBOOK_URL"):
+    c.CourseDirectory.db_url = os.environ["DLBRICKS_GRADEBOOK_URL"]
 # Files students may leave beside their notebook are ignored, never executed.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.py", "*.npz"]
 
 # No exchange: submissions arrive as a folder (LMS export), not via nbgrader's
 # shared exchange directory, and students work in Colab or their own Jupyter.
-c.Exchange.root = os.path.join(c.CourseDirectory.root, ".exchange-disabled")
+# (the course's file points Exchange.root at a folder of its own).
 c.CourseDirectory.groupshared = False
 
 # Student notebooks: solution stubs and the markers used in source/.
