@@ -19,6 +19,7 @@ from dlbricks.check import rejudge_details
 
 from ..master import MasterNotebook
 from .execute import CellResult, ExecutionReport
+from .forbidden import enforce as enforce_forbidden
 
 # reference[grade_id] = [{"hidden": bool, "records": [record, ...]}, ...] (one per segment)
 Reference = dict[str, list[dict]]
@@ -181,6 +182,9 @@ def judge(report: ExecutionReport, plan: list[dict], master: MasterNotebook, ref
             cell_of[gid] = report.cells.get(planned["index"])
     tests = [judge_test(t.grade_id, t.points, reference.get(t.grade_id, []), cell_of.get(t.grade_id))
              for t in master.tests]
+    # Forbidden calls, read from the submitted source here in the parent (see steps/forbidden.py:
+    # enforce(tests, plan, master) -> tests; it reads only the plan's student cells and the master).
+    tests = enforce_forbidden(tests, plan, master)
     flags = list(report.flags)
     if any(t.tampering for t in tests):
         flags.append("tampering")

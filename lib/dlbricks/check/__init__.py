@@ -18,7 +18,9 @@ The package, one idea per module:
 - ``tolerance``: the one tolerance rule (``numpy.isclose``'s);
 - ``codec``: values as plain JSON (the record's format) and back;
 - ``describe``: how values look in messages;
-- ``rejudge``: deciding a student's record against the reference record.
+- ``rejudge``: deciding a student's record against the reference record;
+- ``calls``: what ``forbidden`` reads: uses of ruled-out calls, in the source and while the
+  function runs (the grader's parent reads the source the same way).
 
 When hints speak
 ----------------
@@ -73,7 +75,7 @@ from __future__ import annotations
 
 from ..demo import demo_uses
 from .checks import (
-    RECORD_ENV, at_least, at_most, close, equal, gradient, is_true, probabilities, raises,
+    RECORD_ENV, at_least, at_most, close, equal, forbidden, gradient, is_true, probabilities, raises,
     returns_value, shape,
 )
 from .codec import MAX_RECORD_ELEMENTS, TooLarge, Unrecordable, decode_value, encode_value
@@ -83,7 +85,7 @@ from .tolerance import DEFAULT_ATOL, DEFAULT_RTOL
 
 __all__ = [
     "close", "equal", "shape", "probabilities", "at_least", "at_most", "is_true", "raises",
-    "returns_value", "gradient", "demo_uses", "encode_value", "decode_value", "rejudge",
+    "returns_value", "gradient", "forbidden", "demo_uses", "encode_value", "decode_value", "rejudge",
     "rejudge_details", "TooLarge", "Unrecordable", "DEFAULT_RTOL", "DEFAULT_ATOL",
     "RECORD_ENV", "MAX_RECORD_ELEMENTS", "Verdict",
 ]

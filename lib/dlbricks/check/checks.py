@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -14,8 +15,8 @@ from .codec import UNRECORDABLE_KEY, Unrecordable, decode_value, encode_value, i
 from .describe import numeric, short
 from .hints import NONE_HINT
 from .judges import (
-    PASS, Verdict, judge_close, judge_equal, judge_probabilities, judge_shape, judge_threshold,
-    judge_true,
+    PASS, Verdict, judge_close, judge_equal, judge_forbidden, judge_probabilities, judge_shape,
+    judge_threshold, judge_true,
 )
 from .tolerance import (
     DEFAULT_ATOL, DEFAULT_RTOL, GRADIENT_ATOL, GRADIENT_EPS, GRADIENT_RTOL, tolerances,
@@ -294,3 +295,48 @@ def _scalar(value: Any) -> float:
     if arr is None or arr.size != 1:
         raise TypeError(f"f(x) must return one number (e.g. the loss), got {short(plain)}")
     return float(arr.reshape(-1)[0])
+
+
+def forbidden(function: Any, *names: str, args: tuple | list | None = None,
+              kwargs: dict[str, Any] | None = None, label: str | None = None,
+              hint: str | None = None) -> None:
+    """Assert that the student's ``function`` does not use what the exercise rules out.
+
+    Put it first in an exercise's test cell; the exercise's text names the same calls::
+
+        check.forbidden(sigmoid, "dlbricks.losses", "scipy.special.expit", "tf.sigmoid",
+                        args=(np.array([-2.0, 0.0, 3.0]),))
+
+    Parameters
+    ----------
+    function : callable or class
+        The student's function (or an ``Op`` class whose methods they complete).
+    *names : str
+        What it must not use: a dotted module attribute (``"numpy.sum"``, ``"np.sum"``,
+        ``"dlbricks.losses"`` for a whole module), ``"@"`` for the matrix-product operator,
+        ``".sum"`` for a method of that name, or a bare name of a notebook helper.
+    args, kwargs : optional
+        Inputs for one call of ``function`` while the forbidden callables are replaced by
+        recording stand-ins (what actually runs); without ``args`` only the source is read.
+    label : str, optional
+        What is checked; defaults to "<name> writes it itself".
+
+    The source read is every cell the student ran (IPython's input history), from the
+    function through the helpers and aliases it uses; see :mod:`dlbricks.check.calls`. The
+    grader repeats that reading outside the kernel (``autograder.steps.forbidden``). An
+    unsolved exercise (``NotImplementedError``) fails with its own error, not with this check.
+    """
+    from . import calls
+
+    if not names:
+        raise ValueError("forbidden needs at least one name to rule out, e.g. "
+                         "check.forbidden(sigmoid, 'dlbricks.losses.sigmoid')")
+    for name in names:
+        calls.canonical(name)  # a bad declaration fails here, with its own message
+    namespace = sys._getframe(1).f_globals
+    bound = calls._bound_name(function, namespace)
+    found = calls.scan(function, names, namespace, args, kwargs)
+    encoded, value = _capture(list(dict.fromkeys(found)))
+    params = {"names": [calls.canonical(n) for n in names]}
+    _finish("forbidden", _check_label(label if label is not None else f"{bound} writes it itself"),
+            encoded, judge_forbidden(value, None, params), params, hint)

@@ -297,6 +297,21 @@ def judge_true(actual: Any, expected: Any, params: Mapping[str, Any]) -> Verdict
     return Verdict(False, f"expected True or False, got {short(actual)}.")
 
 
+def judge_forbidden(actual: Any, expected: Any, params: Mapping[str, Any]) -> Verdict:
+    """``actual`` is the list of forbidden uses found (see ``calls``): it passes when empty."""
+    special = _special_failure(actual)
+    if special:
+        return special
+    if isinstance(actual, list) and not actual:
+        return PASS
+    if isinstance(actual, list) and all(isinstance(a, str) for a in actual):
+        return Verdict(False, "it uses what this exercise asks you to write yourself:\n"
+                       + "\n".join(f"  - {a}" for a in actual[:10])
+                       + "\nRemove that call and write the computation with the operations the "
+                         "exercise allows.")
+    return Verdict(False, f"expected the list of forbidden calls found, got {short(actual)}.")
+
+
 # Check name -> judge(actual, reference_value, params). Used in the kernel and by rejudge.
 JUDGES: dict[str, Callable[[Any, Any, Mapping[str, Any]], Verdict]] = {
     "close": judge_close,
@@ -309,6 +324,7 @@ JUDGES: dict[str, Callable[[Any, Any, Mapping[str, Any]], Verdict]] = {
     "is_true": judge_true,
     "returns_value": judge_true,
     "raises": judge_true,
+    "forbidden": judge_forbidden,
 }
 
 
