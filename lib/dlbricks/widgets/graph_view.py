@@ -27,13 +27,14 @@ level and ``class="notice"`` for the "gradients not computed yet" message.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from .. import graph
-from .render import View, esc, fmt, svg_document
+from .render import View, esc, fmt
 
 __all__ = ["GraphView"]
 
@@ -42,12 +43,20 @@ BOX_W, BOX_H = 118, 58
 COL_GAP, ROW_GAP = 104, 20
 MARGIN, TOP, LEGEND_H = 16, 44, 100
 MIN_WIDTH = 560
+# The drawing never widens the output area: it scales to the cell's width (viewBox), down
+# to MIN_SCALE of its natural size; a wider overview scrolls inside its own area while the
+# buttons and the step sentence stay put. While a pass is walked, the picture is a window
+# of WINDOW_W units that follows the current node.
+WINDOW_W = 960
+MIN_SCALE = 0.6
 COL_W, ROW_H = BOX_W + COL_GAP, BOX_H + ROW_GAP
 
 LEVEL_FILLS = ("#edf3fb", "#fdf2e4", "#ecf7ee", "#f5edfa", "#fbeef0", "#eaf6f7")
 LEAF_STROKES = {"variable": "#2e7d32", "const": "#607d8b", "placeholder": "#1565c0"}
 OP_STROKE, CURRENT_STROKE = "#37474f", "#e65100"
 GRAD_COLOUR = "#c62828"
+EDGE_FONT = 9.5
+CHAR_W = 0.62  # average glyph width of a sans-serif digit, in font sizes (a safe over-estimate)
 
 # How an op is written in its box (unlisted ops are written by name).
 SYMBOLS = {
@@ -172,8 +181,28 @@ class GraphView(View):
 
     @property
     def html(self) -> str:
-        """The drawing wrapped in a horizontally scrolling ``<div>`` (what the widget shows)."""
-        return f'<div class="dlbricks-graph-view" style="overflow-x:auto">{self.svg}</div>'
+        """The drawing in a ``<div>`` that scrolls it sideways when it is too wide (what the widget shows)."""
+        return (f'<div class="dlbricks-graph-view" style="overflow-x:auto;max-width:100%">'
+                f'{self.svg}</div>')
+
+    def static_html(self) -> str:
+        """The step sentence and the drawing, as the notebook keeps them for static views."""
+        return (f'<div class="dlbricks-static"><p class="graph-status">{esc(self.status)}</p>'
+                f'{self.html}</div>')
+
+    def viewbox(self) -> tuple[float, float, float, float]:
+        """(x, y, width, height) of the part of the drawing shown now, in SVG units.
+
+        The whole drawing in the overview; while a pass is walked and the drawing is
+        wider than ``WINDOW_W``, a window of that width centred on the current node.
+        """
+        width, height = self._size()
+        i = self.current
+        if i is None or width <= WINDOW_W:
+            return 0.0, 0.0, width, height
+        centre = self._positions[i][0] + BOX_W / 2
+        x = min(max(centre - WINDOW_W / 2, 0.0), width - WINDOW_W)
+        return x, 0.0, float(WINDOW_W), height
 
     @property
     def status(self) -> str:
@@ -255,14 +284,15 @@ class GraphView(View):
                                    continuous_update=True, readout_format=".2f")
             slider.observe(lambda change, name=name: self._on_slider(name, change), names="value")
             self.sliders[name] = slider
-        self.status_html = W.HTML()
-        self.picture = W.HTML()
+        self.status_html = W.HTML(layout=W.Layout(min_height="3em"))
+        # the picture takes the output's width and no more: only the drawing scrolls
+        self.picture = W.HTML(layout=W.Layout(width="100%", max_width="100%"))
         rows = [W.HTML(f"<b>{esc(title)}</b>")] if title else []
         rows.append(W.HBox([self.back_button, self.step_button, self.reset_button]))
         if self.sliders:
             rows.append(W.HBox(list(self.sliders.values()), layout=W.Layout(flex_flow="row wrap")))
         rows += [self.status_html, self.picture]
-        self.widget = W.VBox(rows)
+        self.widget = W.VBox(rows, layout=W.Layout(width="100%", max_width="100%"))
 
     def _on_slider(self, name: str, change: Mapping[str, Any]) -> None:
         leaf = self.inputs[name]
@@ -346,9 +376,8 @@ class GraphView(View):
                 return ("No tensor in this graph requires a gradient, so there is no backward pass: "
                         "make the leaves with requires_grad=True (or graph.variable).")
             if not self.gradients_ready():
-                return (f"gradients not computed yet: call {who}.backward() or press Step through the "
-                        "backward pass. Values are from the forward pass; columns are levels of "
-                        "nodes that could run in parallel.")
+                return (f"gradients not computed yet: {self._how_to_get_gradients()}. Values are "
+                        "from the forward pass; columns are levels of nodes that could run in parallel.")
             return (f"Overview: values from the forward pass and gradients d{who}/d(node) from the "
                     "backward pass. Press Step to walk through both passes.")
         i = self.current
@@ -380,6 +409,16 @@ class GraphView(View):
         if self.position == n:
             text += ". (Gradients were recomputed from zero for this walk.)"
         return text + "."
+
+    def _symbolic(self) -> bool:
+        return any(n.op in ("placeholder", "variable") for n in self.nodes)
+
+    def _how_to_get_gradients(self) -> str:
+        who = self.output.name or "z"
+        if self._symbolic():  # a session graph: gradients come from grad nodes run in a Session
+            return ("press Step through the backward pass (in session style, run "
+                    f"graph.gradients({who}, ...) in a Session to compute them)")
+        return f"call {who}.backward() or press Step through the backward pass"
 
     def _label(self, i: int) -> str:
         node = self.nodes[i]
@@ -417,11 +456,18 @@ class GraphView(View):
                 last = y[i]
         return [(MARGIN + self.levels[i] * COL_W, TOP + y[i]) for i in range(len(self.nodes))]
 
-    def _draw(self) -> str:
+    def _size(self) -> tuple[float, float]:
+        """Natural (width, height) of the whole drawing in SVG units (= px at 100 %)."""
         n_levels = max(self.levels) + 1
         width = max(MIN_WIDTH, 2 * MARGIN + n_levels * COL_W - COL_GAP)
         bottom = max(yy for _, yy in self._positions) + BOX_H
-        height = bottom + 14 + LEGEND_H
+        return float(width), float(bottom + 14 + LEGEND_H)
+
+    def _draw(self) -> str:
+        width, height = self._size()
+        bottom = max(yy for _, yy in self._positions) + BOX_H
+        vx, vy, vw, vh = self.viewbox()
+        n_levels = max(self.levels) + 1
         values_shown, grads_shown = self._visible()
         body = ['<defs><marker id="dlb-arrow" viewBox="0 0 8 8" refX="7" refY="4" markerWidth="7" '
                 'markerHeight="7" orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="#78909c"/></marker></defs>']
@@ -435,8 +481,13 @@ class GraphView(View):
         for i in range(len(self.nodes)):
             body.append(self._draw_node(i, i in values_shown, i in grads_shown))
         body.append("</g>")
-        body += self._draw_legend(bottom + 14, width)
-        return svg_document(width, height, body, css_class="dlbricks-svg graph-view")
+        body += self._draw_legend(bottom + 14, vx)
+        # width 100 % of the output, at most the natural size, at least MIN_SCALE of it
+        style = f"width:100%;max-width:{vw:g}px;min-width:{MIN_SCALE * vw:g}px;height:auto;display:block"
+        return (f'<svg class="dlbricks-svg graph-view" xmlns="http://www.w3.org/2000/svg" '
+                f'viewBox="{vx:g} {vy:g} {vw:g} {vh:g}" width="{vw:g}" height="{vh:g}" '
+                f'preserveAspectRatio="xMinYMin meet" style="{style}" font-family="sans-serif">\n'
+                + "\n".join(body) + "\n</svg>")
 
     def _draw_levels(self, n_levels: int, bottom: float) -> list[str]:
         parts = ['<g class="levels">']
@@ -511,10 +562,20 @@ class GraphView(View):
         out = [f"<g {attrs}>",
                f'<path d="{path}" fill="none" stroke="#90a4ae" stroke-width="1.4" marker-end="url(#dlb-arrow)"/>']
         if labels:
-            out.append(f'<text class="edge-label" x="{(xm + x1) / 2:g}" y="{y1 - 3:g}" font-size="9.5" '
-                       f'text-anchor="middle">{"".join(labels)}</text>')
+            out.append(self._edge_label(labels, xm, x1, y1))
         out.append("</g>")
         return "".join(out)
+
+    @staticmethod
+    def _edge_label(labels: list[str], xm: float, x1: float, y1: float) -> str:
+        """The edge's label on its last straight stretch, squeezed to fit between the boxes."""
+        text = re.sub(r"<[^>]+>", "", "".join(labels))
+        room = x1 - xm - 4  # the stretch lies in the gap between two columns: never over a box
+        fit = ""
+        if EDGE_FONT * CHAR_W * len(text) > room:  # a long number: squeeze the glyphs, keep them all
+            fit = f' textLength="{room:g}" lengthAdjust="spacingAndGlyphs"'
+        return (f'<text class="edge-label" x="{(xm + x1) / 2:g}" y="{y1 - 3:g}" font-size="{EDGE_FONT:g}" '
+                f'text-anchor="middle"{fit}>{"".join(labels)}</text>')
 
     def _draw_node(self, i: int, value_shown: bool, grad_shown: bool) -> str:
         node = self.nodes[i]
@@ -568,7 +629,7 @@ class GraphView(View):
             "</g>",
         ])
 
-    def _draw_legend(self, top: float, width: float) -> list[str]:
+    def _draw_legend(self, top: float, left: float = 0.0) -> list[str]:
         who = self.output.name or "z"
         lines = [
             "Columns are levels: the nodes in one column do not depend on each other,",
@@ -579,15 +640,15 @@ class GraphView(View):
         ]
         parts = ['<g class="legend">']
         for k, line in enumerate(lines):
-            parts.append(f'<text x="{MARGIN:g}" y="{top + 12 + 15 * k:g}" font-size="11" fill="#455a64">'
+            parts.append(f'<text x="{left + MARGIN:g}" y="{top + 12 + 15 * k:g}" font-size="11" fill="#455a64">'
                          f"{esc(line)}</text>")
         if self.position is None and self._values_ready() and self.output.requires_grad \
                 and not self.gradients_ready():
-            parts.append(f'<text class="notice" x="{MARGIN:g}" y="{top + 12 + 15 * len(lines):g}" font-size="12" '
-                         f'font-weight="bold" fill="{GRAD_COLOUR}">gradients not computed yet: call '
-                         f"{esc(who)}.backward() or press Step through the backward pass</text>")
+            parts.append(f'<text class="notice" x="{left + MARGIN:g}" y="{top + 12 + 15 * len(lines):g}" '
+                         f'font-size="12" font-weight="bold" fill="{GRAD_COLOUR}">gradients not computed '
+                         f"yet: {esc(self._how_to_get_gradients())}</text>")
         elif not self._values_ready():
-            parts.append(f'<text class="notice" x="{MARGIN:g}" y="{top + 12 + 15 * len(lines):g}" font-size="12" '
+            parts.append(f'<text class="notice" x="{left + MARGIN:g}" y="{top + 12 + 15 * len(lines):g}" font-size="12" '
                          f'font-weight="bold" fill="{GRAD_COLOUR}">values not computed yet: run '
                          "graph.Session().run(output, feed_dict) first</text>")
         parts.append("</g>")

@@ -86,16 +86,18 @@ class NeuronPlayground(View):
         self.resolution = int(resolution)
         self._grid = self._make_grid()
         lo, hi = self.SLIDER_RANGE
+        # a 440 px slider leaves a track of about 300 px: 0.07 per pixel over -10..10,
+        # and the arrow keys move by the step, 0.05
         slider = dict(min=lo, max=hi, step=0.05, readout_format=".2f",
                       continuous_update=continuous_update,
-                      layout=widgets.Layout(width="320px"))
+                      layout=widgets.Layout(width="440px"))
         self.w1_slider = widgets.FloatSlider(value=w1, description="w1", **slider)
         self.w2_slider = widgets.FloatSlider(value=w2, description="w2", **slider)
         self.b_slider = widgets.FloatSlider(value=b, description="b", **slider)
         self.hidden_toggle = widgets.ToggleButton(
             value=bool(hidden), description="hidden layer (2 units)",
             tooltip="Feed the neuron two fixed hidden units h1, h2 instead of x1, x2",
-            layout=widgets.Layout(width="200px"))
+            layout=widgets.Layout(width="240px"))
         self.readout = widgets.HTML()
         self.plot = widgets.HTML()
         controls = widgets.VBox([self.w1_slider, self.w2_slider, self.b_slider, self.hidden_toggle])
@@ -237,6 +239,11 @@ class NeuronPlayground(View):
                 f"style='font-size:13px;margin-left:12px'><table>{body}</table></div>")
 
     def _redraw(self, change: Any = None) -> None:
+        # the toggle's state must be plain to see: a coloured button that says on/off
+        on = self.hidden
+        self.hidden_toggle.button_style = "success" if on else ""
+        self.hidden_toggle.icon = "check" if on else ""
+        self.hidden_toggle.description = f"hidden layer (2 units): {'on' if on else 'off'}"
         self.readout.value = self._readout_html()
         self.plot.value = f"<div class='neuron-playground'>{self._draw()}</div>"
 
@@ -251,4 +258,8 @@ class NeuronPlayground(View):
     def html(self) -> str:
         """The current text readout (HTML, with data- attributes for tests)."""
         return self.readout.value
+
+    def static_html(self) -> str:
+        """The readout and the drawing, as the notebook keeps them for static views."""
+        return f'<div class="dlbricks-static">{self.readout.value}{self.plot.value}</div>'
 

@@ -62,12 +62,21 @@ class View:
     _svg: str
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        """The live widget, plus a static picture of its current state as ``text/html``.
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
+        Front ends with a live kernel show the widget. Where its model is gone (GitHub,
+        nbviewer, nbconvert and the autograder's feedback pages, a Lab without saved
+        widget state) the ``text/html`` picture stands in for it.
+        """
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        data = bundle[0] if isinstance(bundle, tuple) else bundle
+        if isinstance(data, dict):
+            data["text/html"] = self.static_html()
+        return bundle
 
-        display(self.widget)
+    def static_html(self) -> str:
+        """The current picture (and the text around it) as self-contained HTML."""
+        return f'<div class="dlbricks-static">{self.html}</div>'
 
     @property
     def html(self) -> str:
