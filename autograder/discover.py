@@ -3,6 +3,7 @@ a flat folder of notebooks as an LMS exports it, or a .zip of either.
 """
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import zipfile
@@ -81,45 +82,64 @@ def _read_timestamp(folder: Path) -> datetime | None:
 
 def _pick_notebook(folder: Path, name: str, n_expected: int) -> tuple[Path | None, str]:
     exact = folder / f"{name}.ipynb"
-    if exact.is_file():
-        return exact, ""
-    found = sorted(p for p in folder.glob("*.ipynb") if p.is_file() or p.is_symlink())
+    if os.path.lexists(exact) and not exact.is_dir():
+        return exact, ""  # a link or a special file too: validation refuses it with the reason
+    found = sorted(p for p in folder.glob("*.ipynb") if not p.is_dir() or p.is_symlink())
     if n_expected == 1 and len(found) == 1:
         return found[0], found[0].name  # renamed by the student or the LMS ("Copy of ...")
     return None, ""
 
 
-def discover(submitted: Path, course: Course, assignment: str | None = None) -> list[Submission]:
+def discover(submitted: Path, course: Course, assignment: str | None = None,
+             notes: list[str] | None = None) -> list[Submission]:
     """Every (student, assignment, notebook) to grade under ``submitted``.
 
     Layout ``STUDENT/ASSIGNMENT/*.ipynb``: every student folder gets an entry
-    for each assignment found anywhere (or for ``assignment`` only), marked
-    missing when the student has no notebook for it. A flat folder of
-    ``*.ipynb`` files needs ``assignment``; each file is one student (its name,
-    minus the notebook's name, is the student id).
+    for each assignment of the course found anywhere (or for ``assignment``
+    only), marked missing when the student has no notebook for it. A folder
+    that is not an assignment of the course (``03_losses_OLD``, ``tmp``) gives
+    one entry for that student only, outside the course (``known_assignment``
+    False: graded as invalid, never recorded in the gradebook). A flat folder
+    of ``*.ipynb`` files needs ``assignment``; each file is one student (its
+    name, minus the notebook's name, is the student id).
+
+    ``notes`` (when given) receives one sentence per stray entry for the summary.
     """
+    notes = notes if notes is not None else []
     if not submitted.is_dir():
         raise SubmissionLayoutError(f"{submitted} is not a folder or a .zip archive of submissions.")
+    known = set(course.lessons())
+    if assignment and assignment not in known:
+        raise SubmissionLayoutError(
+            f"There is no assignment named {assignment!r} in {course.source_dir} "
+            f"(known: {', '.join(sorted(known)) or 'none'}).")
     flat = sorted(p for p in submitted.glob("*.ipynb") if p.is_file())
     students = sorted(p for p in submitted.iterdir() if p.is_dir() and not p.name.startswith("."))
     if flat and not students:
         return _discover_flat(flat, course, assignment)
-    if assignment:
-        assignments = [assignment]
-    else:
-        found = {a.name for s in students for a in s.iterdir() if a.is_dir() and not a.name.startswith(".")}
-        assignments = sorted(found)
-    known = set(course.lessons())
+    for entry in sorted(p for p in submitted.iterdir() if not p.is_dir() and not p.name.startswith(".")):
+        notes.append(f"{entry.name} in {submitted} is not a student folder: ignored.")
+    found = {a.name for s in students for a in s.iterdir() if a.is_dir() and not a.name.startswith(".")}
+    assignments = [assignment] if assignment else sorted(found & known)
     out: list[Submission] = []
     for student_dir in students:
         for name in assignments:
-            masters = [p.stem for p in course.source_notebooks(name)] if name in known else [name]
             folder = student_dir / name
+            masters = [p.stem for p in course.source_notebooks(name)]
             for nb_name in masters:
                 path, renamed = (_pick_notebook(folder, nb_name, len(masters)) if folder.is_dir()
                                  else (None, ""))
-                out.append(Submission(student_dir.name, name, nb_name, path, name in known, renamed,
+                out.append(Submission(student_dir.name, name, nb_name, path, True, renamed,
                                       _read_timestamp(folder) if folder.is_dir() else None))
+        if assignment:
+            continue
+        for stray in sorted(a for a in student_dir.iterdir() if a.is_dir() and not a.name.startswith(".")
+                            and a.name not in known):
+            notes.append(f"{student_dir.name}/{stray.name} is not an assignment of this course: "
+                         "listed for that student only, not graded.")
+            notebooks = sorted(stray.glob("*.ipynb"))
+            out.append(Submission(student_dir.name, stray.name, notebooks[0].stem if notebooks else stray.name,
+                                  notebooks[0] if notebooks else None, False))
     return out
 
 

@@ -8,29 +8,32 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from .worker import warm_up
 
-if TYPE_CHECKING:
-    from .grade import GradeOptions
-
 
 class Executor:
-    """A pool running :func:`grade_job`: local processes or a Dask cluster."""
+    """A pool running :func:`grade_job`: local processes or a Dask cluster.
 
-    def __init__(self, options: GradeOptions) -> None:
-        self.options = options
+    Parameters
+    ----------
+    kind : "local" (a process pool) or "dask".
+    workers : processes to start; 0 means one per core.
+    scheduler : a Dask scheduler's address; None starts a local Dask cluster.
+    """
+
+    def __init__(self, kind: str = "local", workers: int = 0, scheduler: str | None = None) -> None:
         self._pool: Any = None
         self._client: Any = None
         self._cluster: Any = None
-        workers = options.workers or os.cpu_count() or 1
+        workers = workers or os.cpu_count() or 1
         self.workers = workers
-        if options.executor == "dask":
+        if kind == "dask":
             from distributed import Client, LocalCluster
 
-            if options.scheduler:
-                self._client = Client(options.scheduler)
+            if scheduler:
+                self._client = Client(scheduler)
             else:
                 self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                              dashboard_address=None)

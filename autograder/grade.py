@@ -15,9 +15,11 @@ judged here, in the parent, as soon as it is known.
 from __future__ import annotations
 
 import copy
+import html
 import sys
 import tempfile
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -40,8 +42,8 @@ from .steps.judge import Judgement, Reference, judge, judgement_from_dict
 from .steps.plan import execution_plan
 from .steps.record import AssignmentRow, GradebookWriter, NotebookGrade, assignment_rows, write_grades_csv
 from .steps.validate import InvalidSubmission, load_submission
-from .summary import progress_bar, summary_text
-from .worker import grade_job, run_plan_job, settings_to_dict
+from .summary import GradeRun, progress_bar, summary_text
+from .worker import grade_job, run_plan_job
 
 if TYPE_CHECKING:  # nbgrader (behind restore) is imported only once the workers are started
     from .steps.restore import Restoration
@@ -64,20 +66,6 @@ class GradeOptions:
     @property
     def gradebook_url(self) -> str:
         return self.db_url or f"sqlite:///{(self.out / 'gradebook.db').resolve()}"
-
-
-@dataclass
-class GradeRun:
-    """The outcome of a batch."""
-
-    rows: list[AssignmentRow]
-    grades: list[NotebookGrade]
-    seconds: float
-    grader_errors: list[str]
-
-    @property
-    def ok(self) -> bool:
-        return not self.grader_errors and all(r.status != "error" for r in self.rows)
 
 
 @dataclass
@@ -112,12 +100,6 @@ def record_assignment(course: Course, name: str, options: GradeOptions) -> None:
         nbgrader_generate(course.source_dir / name, name, Path(tmp), options.gradebook_url)
 
 
-def prepare_assignment(course: Course, name: str, options: GradeOptions) -> Assignment:
-    """Record the assignment in the gradebook and read its masters and cached references."""
-    record_assignment(course, name, options)
-    return load_assignment(course, name)
-
-
 @dataclass
 class Pending:
     """A submission between preparation and its result."""
@@ -129,31 +111,46 @@ class Pending:
     grade: NotebookGrade | None = None  # set at once for invalid / missing
 
 
-def prepare_submission(sub: Submission, assignment: Assignment | None, options: GradeOptions) -> Pending:
-    """Validate and restore one submission (parent side); decide invalid / missing at once."""
+def _zero(master: MasterNotebook | None) -> dict[str, float]:
+    return {t.grade_id: 0.0 for t in master.tests} if master else {}
+
+
+def prepare_submission(sub: Submission, assignment: Assignment | None, options: GradeOptions,
+                       root: Path | None = None) -> Pending:
+    """Validate and restore one submission (parent side); decide invalid / missing at once.
+
+    What the student's file causes (unreadable, a link, not a notebook, cells
+    nbgrader cannot match) is ``invalid`` with the reason; anything else raised
+    here is the grader's own fault and propagates (the batch records it as
+    ``error`` with the traceback in the grader's log). ``root`` is the
+    submissions folder the file must lie under.
+    """
     master = assignment.masters.get(sub.notebook) if assignment else None
     base = dict(student=sub.student, assignment=sub.assignment, notebook=sub.notebook,
                 timestamp=sub.timestamp)
     if master is None:
         return Pending(sub, None, grade=NotebookGrade(
-            status="invalid", detail=f"there is no assignment named {sub.assignment!r} in source/", **base))
-    zero = {t.grade_id: 0.0 for t in master.tests}
+            status="invalid", detail=f"{sub.assignment!r} is not an assignment of this course: "
+                                     "hand the notebook in under the assignment's own folder name", **base))
     if sub.path is None:
         return Pending(sub, master, grade=NotebookGrade(
-            status="missing", points=zero, max_score=master.max_score,
+            status="missing", points=_zero(master), max_score=master.max_score,
             detail=f"no notebook {sub.notebook}.ipynb was submitted", **base))
     try:
-        nb = load_submission(sub.path)
+        nb = load_submission(sub.path, root=root)
     except InvalidSubmission as exc:
         return Pending(sub, master, grade=NotebookGrade(
-            status="invalid", points=zero, max_score=master.max_score, detail=str(exc), **base))
+            status="invalid", points=_zero(master), max_score=master.max_score, detail=str(exc), **base))
+    from nbgrader.nbgraderformat import ValidationError
+    from nbgrader.nbgraderformat.common import SchemaMismatchError
+
     from .steps.restore import restore_from_master
 
     try:
         restoration = restore_from_master(nb, master, options.gradebook_url)
-    except Exception as exc:  # nbgrader could not make sense of the cells' metadata
+    except (ValidationError, SchemaMismatchError) as exc:  # the cells' nbgrader metadata, not the grader
         return Pending(sub, master, grade=NotebookGrade(
-            status="invalid", points=zero, max_score=master.max_score,
+            status="invalid", points=_zero(master), max_score=master.max_score,
             detail=f"the notebook's cells could not be matched with the assignment ({type(exc).__name__}: "
                    f"{str(exc)[:200]}); download the assignment again and copy your answers into it", **base))
     return Pending(sub, master, restoration, execution_plan(restoration.notebook, master))
@@ -162,18 +159,29 @@ def prepare_submission(sub: Submission, assignment: Assignment | None, options: 
 def make_job(pending: Pending, reference: Reference | None, options: GradeOptions) -> dict[str, Any]:
     """The worker's job for ``pending``; without ``reference`` the worker only executes it
     (the parent judges it once the reference is known)."""
-    return {"key": pending.submission.key, "plan": pending.plan, "master": pending.master.to_dict(),
-            "reference": reference, "settings": settings_to_dict(options.settings)}
+    return {"key": pending.submission.key, "plan": pending.plan, "master": pending.master,
+            "reference": reference, "settings": options.settings}
 
 
-def finish(pending: Pending, result: dict[str, Any], options: GradeOptions,
-           reference: Reference | None = None) -> NotebookGrade:
+class GraderFault(RuntimeError):
+    """The grader (not the submission) failed on one notebook; ``trace`` is its traceback."""
+
+    def __init__(self, message: str, trace: str = "") -> None:
+        super().__init__(message)
+        self.trace = trace
+
+
+def grade_from_result(pending: Pending, result: dict[str, Any], options: GradeOptions,
+                      reference: Reference | None = None) -> NotebookGrade:
     """Turn a worker's result into a grade, the feedback page and the executed notebook.
 
     A result without a judgement (executed before the reference was known) is
-    judged here against ``reference``.
+    judged here against ``reference``. Raises :class:`GraderFault` when the
+    worker reported its own failure.
     """
     sub, master = pending.submission, pending.master
+    if "error" in result:
+        raise GraderFault(f"worker failed: {result['error']}", str(result.get("traceback", "")))
     base = dict(student=sub.student, assignment=sub.assignment, notebook=sub.notebook,
                 timestamp=sub.timestamp, max_score=master.max_score)
     flags: list[str] = []
@@ -181,9 +189,6 @@ def finish(pending: Pending, result: dict[str, Any], options: GradeOptions,
         flags.append("tests_restored")
     if sub.renamed_from:
         flags.append("renamed")
-    if "error" in result:
-        return NotebookGrade(status="error", points={t.grade_id: 0.0 for t in master.tests},
-                             flags=flags + ["grader_error"], detail=result["error"], **base)
     report = report_from_dict(result["report"])
     if result.get("judgement") is not None:
         judgement = judgement_from_dict(result["judgement"])
@@ -191,11 +196,9 @@ def finish(pending: Pending, result: dict[str, Any], options: GradeOptions,
         judgement = judge(report, pending.plan, master, reference)
     else:
         raise ValueError(f"{sub.key} was executed but neither judged nor given a reference")
-    flags += [f for f in judgement.flags if f not in flags]
     if not report.started:
-        return NotebookGrade(status="error", points={t.grade_id: 0.0 for t in master.tests},
-                             flags=flags + ["grader_error"],
-                             detail=f"the sandbox could not start a kernel: {report.message[:300]}", **base)
+        raise GraderFault(f"the sandbox could not start a kernel: {report.message[:300]}")
+    flags += [f for f in judgement.flags if f not in flags]
     notes = pending.restoration.notes
     grade = NotebookGrade(status="graded", points={t.grade_id: t.points for t in judgement.tests},
                           flags=flags, detail="; ".join(notes)[:500], **base)
@@ -219,21 +222,57 @@ def feedback_path(out: Path, student: str, assignment: str, notebook: str) -> Pa
     return out / "feedback" / student / assignment / f"{notebook}.html"
 
 
+# Output types an instructor's tool (nbgrader's formgrader, JupyterLab) would render as
+# active content in its own origin; a student's notebook must not put any there.
+ACTIVE_MIME = ("text/html", "image/svg+xml", "application/javascript", "text/javascript",
+               "text/markdown", "text/latex")
+REMOVED_HTML = "[HTML output removed by the autograder: it came from the submission]"
+
+
+def inert_outputs(outputs: list[dict]) -> list[dict]:
+    """``outputs`` without active content: HTML, SVG, JavaScript and markdown bundles are dropped.
+
+    A bundle left with nothing else gets a plain-text note, so that the
+    instructor sees that something was shown there.
+    """
+    kept = []
+    for output in outputs:
+        data = output.get("data")
+        if isinstance(data, dict) and any(m in data for m in ACTIVE_MIME):
+            data = {k: v for k, v in data.items() if k not in ACTIVE_MIME}
+            output = {**output, "data": data or {"text/plain": REMOVED_HTML}, "metadata": {}}
+        kept.append(output)
+    return kept
+
+
 def write_autograded(restored: Any, cells: dict, sub: Submission, out: Path) -> None:
-    """The executed notebook, for the instructor only (it contains the hidden tests)."""
+    """The executed notebook, for the instructor only (it contains the hidden tests).
+
+    Outputs keep no active content (see :func:`inert_outputs`), and the
+    student's markdown cells become raw text: formgrader renders both in the
+    instructor's Jupyter origin.
+    """
     nb = copy.deepcopy(restored)
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
             result = cells.get(index)
-            cell.outputs = [nbformat.from_dict(o) for o in result.outputs] if result else []
+            cell.outputs = [nbformat.from_dict(o) for o in inert_outputs(result.outputs)] if result else []
             cell.execution_count = None
+        elif cell.cell_type == "markdown" and "<" in cell.source and not cell.metadata.get("nbgrader"):
+            cell.source = html.escape(cell.source, quote=False)
     path = out / "autograded" / sub.student / sub.assignment / f"{sub.notebook}.ipynb"
     atomic_write_text(path, nbformat.writes(nb))
 
 
 def grade_submissions(submitted: Path, course: Course, options: GradeOptions,
                       log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> GradeRun:
-    """Grade every submission under ``submitted``; write OUT/grades.csv, feedback and the gradebook."""
+    """Grade every submission under ``submitted``; write OUT/grades.csv, feedback and the gradebook.
+
+    Stray entries (a folder that is no assignment, a loose file) are notes of
+    the run. Whatever fails part-way, ``grades.csv`` is written with a row for
+    every submission found (``error`` where no grade came back) and every
+    grader fault's traceback goes to ``OUT/grader.log``.
+    """
     start = time.monotonic()
     require_sandbox(options.settings.unsafe)
     options.out.mkdir(parents=True, exist_ok=True)
@@ -241,13 +280,14 @@ def grade_submissions(submitted: Path, course: Course, options: GradeOptions,
         folder = submitted
         if submitted.is_file() and submitted.suffix.lower() == ".zip":
             folder = extract_archive(submitted, Path(unpacked))
-        subs = discover(folder, course, options.assignment)
+        notes: list[str] = []
+        subs = discover(folder, course, options.assignment, notes)
         if not subs:
             log(f"No submissions found in {submitted} (expected STUDENT/ASSIGNMENT/NOTEBOOK.ipynb).")
+        for note in notes:
+            log(f"Note: {note}")
         names = sorted({s.assignment for s in subs if s.known_assignment})
-        for name in sorted({s.assignment for s in subs if not s.known_assignment}):
-            log(f"Warning: submissions for {name!r}, which is not an assignment in {course.source_dir}.")
-        return _Batch(subs, options, log).run(course, names, start)
+        return _Batch(subs, options, log, folder, notes).run(course, names, start)
 
 
 class _Batch:
@@ -259,16 +299,24 @@ class _Batch:
     assignments, then each submission is sent as soon as it is restored. A
     submission whose reference is not known yet is executed without judging
     (``reference`` None in its job) and judged here when the reference arrives.
+
+    Every submission ends in :meth:`_record` exactly once: its grade goes to the
+    gradebook (isolated: a failure there is that row's ``error``), the list
+    behind ``grades.csv``, and the progress bar.
     """
 
-    def __init__(self, subs: list[Submission], options: GradeOptions, log: Callable[[str], None]) -> None:
-        self.subs, self.options, self.log = subs, options, log
+    def __init__(self, subs: list[Submission], options: GradeOptions, log: Callable[[str], None],
+                 root: Path | None = None, notes: list[str] | None = None) -> None:
+        self.subs, self.options, self.log, self.root = subs, options, log, root
+        self.notes = list(notes or [])
         self.assignments: dict[str, Assignment] = {}
         self.executor: Executor | None = None
         self.running: dict[Any, tuple[str, Any]] = {}  # future -> ("reference", (assignment, notebook, plan)) | ("grade", Pending)
         self.unjudged: dict[tuple[str, str], list[tuple[Pending, dict]]] = {}  # executed, waiting for a reference
         self.failed_refs: dict[tuple[str, str], str] = {}
+        self.unrecordable: dict[str, str] = {}  # assignment -> why it is not in the gradebook
         self.grades: list[NotebookGrade] = []
+        self.recorded: set[str] = set()
         self.errors: list[str] = []
         self.gradebook: GradebookWriter | None = None
         self.bar: Any = None
@@ -276,26 +324,49 @@ class _Batch:
     def run(self, course: Course, names: list[str], start: float) -> GradeRun:
         self.bar = progress_bar(len(self.subs), self.options.progress)
         try:
-            self.assignments = {name: load_assignment(course, name) for name in names}
-            if any(s.known_assignment and s.path is not None for s in self.subs):
-                self.executor = Executor(self.options)
-                self.executor.warm_up()
-                self._submit_reference_runs()
-            for name in names:
-                self.log(f"Preparing {name}: recording it in the gradebook...")
-                record_assignment(course, name, self.options)
-            with GradebookWriter(self.options.gradebook_url) as self.gradebook:
-                for sub in self.subs:
-                    self._prepare_and_send(sub)
-                self._collect()
+            self._run(course, names)
+        except Exception as exc:  # the grader itself failed: every submission still gets its row
+            self.errors.append(f"the grader stopped: {type(exc).__name__}: {exc}")
+            self._grader_fault(self.errors[-1], traceback.format_exc())
         finally:
-            if self.executor is not None:
-                self.executor.close()
-            self.bar.close()
-        self.errors += [f"{a}/{n}: {reason}" for (a, n), reason in self.failed_refs.items()]
+            try:
+                self._record_unfinished()
+            finally:
+                if self.executor is not None:
+                    self.executor.close()
+                if self.gradebook is not None:
+                    self.gradebook.close()
+                self.bar.close()
+                self.errors += [f"{a}/{n}: {reason}" for (a, n), reason in self.failed_refs.items()]
+                write_grades_csv(self.options.out / "grades.csv", assignment_rows(self.grades))
         rows = assignment_rows(self.grades)
-        write_grades_csv(self.options.out / "grades.csv", rows)
-        return GradeRun(rows, self.grades, time.monotonic() - start, self.errors)
+        return GradeRun(rows, self.grades, time.monotonic() - start, self.errors, self.notes)
+
+    def _run(self, course: Course, names: list[str]) -> None:
+        self.assignments = {name: load_assignment(course, name) for name in names}
+        if any(s.known_assignment and s.path is not None for s in self.subs):
+            self.executor = Executor(self.options.executor, self.options.workers, self.options.scheduler)
+            self.executor.warm_up()
+            self._submit_reference_runs()
+        for name in names:
+            self.log(f"Preparing {name}: recording it in the gradebook...")
+            try:
+                record_assignment(course, name, self.options)
+            except Exception as exc:  # this assignment's rows say why; the others go on
+                self.unrecordable[name] = f"{type(exc).__name__}: {exc}"
+                self._grader_fault(f"{name} could not be recorded in the gradebook: {exc}",
+                                   traceback.format_exc())
+        self.gradebook = GradebookWriter(self.options.gradebook_url)
+        for sub in self.subs:
+            self._prepare_and_send(sub)
+        self._collect()
+
+    def _grader_fault(self, message: str, trace: str) -> None:
+        """Log a fault of the grader itself: one line to the instructor, the traceback to OUT/grader.log."""
+        self.log(f"Grader error: {message} (traceback in {self.options.out / 'grader.log'})")
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        with open(self.options.out / "grader.log", "a", encoding="utf-8") as fh:
+            fh.write(f"[{stamp}] {message}\n{trace.rstrip()}\n\n")
 
     def _submit_reference_runs(self) -> None:
         for assignment in self.assignments.values():
@@ -305,38 +376,76 @@ class _Batch:
                 self.log(f"Running the solution of {assignment.name}/{nb_name} for its reference records...")
                 plan = reference_plan(assignment.sources[nb_name], master)
                 job = {"key": f"reference/{assignment.name}/{nb_name}", "plan": plan,
-                       "settings": settings_to_dict(self.options.settings)}
+                       "settings": self.options.settings}
                 self.running[self.executor.submit(run_plan_job, job)] = ("reference", (assignment.name, nb_name, plan))
 
-    def _done(self, grade: NotebookGrade, pending: Pending) -> None:
+    def _record(self, grade: NotebookGrade, pending: Pending) -> None:
+        """The one place a submission's grade ends: gradebook, grades.csv list, feedback when not graded."""
+        key = pending.submission.key
+        if key in self.recorded:
+            return
+        self.recorded.add(key)
         if grade.status in ("invalid", "missing", "error"):
-            write_feedback(grade, pending.master, None, None, None, self.options.out)
-        self.gradebook.record(grade)
+            try:
+                write_feedback(grade, pending.master, None, None, None, self.options.out)
+            except Exception as exc:
+                self._grader_fault(f"{key}: the feedback page could not be written: {exc}",
+                                   traceback.format_exc())
+        if pending.submission.known_assignment and grade.assignment not in self.unrecordable:
+            try:
+                self.gradebook.record(grade)
+            except Exception as exc:  # this row only: the next one gets a clean session
+                self.gradebook.rollback()
+                self._grader_fault(f"{key}: the gradebook could not be written: {exc}", traceback.format_exc())
+                grade.status, grade.detail = "error", f"the gradebook could not be written: {exc}"[:500]
+                grade.flags = list(dict.fromkeys(grade.flags + ["grader_error"]))
         self.grades.append(grade)
         if grade.status == "error":
-            self.errors.append(f"{pending.submission.key}: {grade.detail}")
+            self.errors.append(f"{key}: {grade.detail}")
         self.bar.update(1)
 
-    def _fail(self, pending: Pending, reason: str) -> None:
+    def _record_error(self, pending: Pending, reason: str, trace: str = "") -> None:
+        """Record ``pending`` as the grader's failure (status ``error``), the traceback in the log."""
         sub = pending.submission
-        self._done(NotebookGrade(student=sub.student, assignment=sub.assignment, notebook=sub.notebook,
-                                 status="error", points={t.grade_id: 0.0 for t in pending.master.tests},
-                                 max_score=pending.master.max_score, flags=["grader_error"], detail=reason),
-                   pending)
+        if trace:
+            self._grader_fault(f"{sub.key}: {reason}", trace)
+        self._record(NotebookGrade(student=sub.student, assignment=sub.assignment, notebook=sub.notebook,
+                                   status="error", points=_zero(pending.master),
+                                   max_score=pending.master.max_score if pending.master else 0.0,
+                                   flags=["grader_error"], detail=reason[:500], timestamp=sub.timestamp),
+                     pending)
+
+    def _record_unfinished(self) -> None:
+        """Every submission without a grade yet: an ``error`` row saying the grader did not finish it."""
+        for sub in self.subs:
+            if sub.key in self.recorded:
+                continue
+            pending = Pending(sub, self.assignments[sub.assignment].masters.get(sub.notebook)
+                              if sub.assignment in self.assignments else None)
+            if self.gradebook is None:
+                self.unrecordable.setdefault(sub.assignment, "the gradebook was not opened")
+            self._record_error(pending, "the grader stopped before this notebook was graded; run the "
+                                        "same command again to grade it")
 
     def _prepare_and_send(self, sub: Submission) -> None:
+        if sub.assignment in self.unrecordable:
+            pending = Pending(sub, self.assignments[sub.assignment].masters.get(sub.notebook))
+            self._record_error(pending, f"the assignment could not be recorded in the gradebook: "
+                                        f"{self.unrecordable[sub.assignment]}")
+            return
         try:
-            pending = prepare_submission(sub, self.assignments.get(sub.assignment), self.options)
+            pending = prepare_submission(sub, self.assignments.get(sub.assignment), self.options, self.root)
         except Exception as exc:  # the parent's own failure on this one file
-            pending = Pending(sub, None, grade=NotebookGrade(
-                student=sub.student, assignment=sub.assignment, notebook=sub.notebook,
-                status="error", flags=["grader_error"], detail=f"{type(exc).__name__}: {exc}"))
+            master = self.assignments[sub.assignment].masters.get(sub.notebook) if sub.assignment in self.assignments else None
+            self._record_error(Pending(sub, master), f"the grader failed to prepare this notebook: "
+                                                    f"{type(exc).__name__}: {exc}", traceback.format_exc())
+            return
         if pending.grade is not None:
-            self._done(pending.grade, pending)
+            self._record(pending.grade, pending)
             return
         key = (sub.assignment, sub.notebook)
         if key in self.failed_refs:
-            self._fail(pending, f"the solution could not be run for reference: {self.failed_refs[key]}"[:500])
+            self._record_error(pending, f"the solution could not be run for reference: {self.failed_refs[key]}")
             return
         reference = self.assignments[sub.assignment].references.get(sub.notebook)
         job = make_job(pending, reference, self.options)
@@ -349,37 +458,42 @@ class _Batch:
                 try:
                     result = self.executor.result(future)
                 except Exception as exc:  # a worker process died: the grader's failure
-                    result = {"error": f"worker failed: {type(exc).__name__}: {exc}"}
+                    result = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
                 if kind == "grade":
-                    self._graded(item, result)
+                    self._on_submission_result(item, result)
                 else:
-                    self._referenced(item, result)
+                    self._on_reference_result(item, result)
 
-    def _graded(self, pending: Pending, result: dict) -> None:
+    def _on_submission_result(self, pending: Pending, result: dict) -> None:
         sub = pending.submission
         key = (sub.assignment, sub.notebook)
         judged = "error" in result or result.get("judgement") is not None
         reference = self.assignments[sub.assignment].references.get(sub.notebook)
         if not judged and key in self.failed_refs:
-            self._fail(pending, f"the solution could not be run for reference: {self.failed_refs[key]}"[:500])
+            self._record_error(pending, f"the solution could not be run for reference: {self.failed_refs[key]}")
         elif not judged and reference is None:
             self.unjudged.setdefault(key, []).append((pending, result))
         else:
-            self._finish(pending, result, reference)
+            self._judge_and_record(pending, result, reference)
 
-    def _finish(self, pending: Pending, result: dict, reference: Reference | None) -> None:
+    def _judge_and_record(self, pending: Pending, result: dict, reference: Reference | None) -> None:
         try:
-            grade = finish(pending, result, self.options, reference)
-        except Exception as exc:  # judging or writing this one failed: its row says so
-            self._fail(pending, f"{type(exc).__name__}: {exc}"[:500])
+            grade = grade_from_result(pending, result, self.options, reference)
+        except GraderFault as exc:
+            self._record_error(pending, str(exc), exc.trace or traceback.format_exc())
             return
-        self._done(grade, pending)
+        except Exception as exc:  # judging or writing this one failed: its row says so
+            self._record_error(pending, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+            return
+        self._record(grade, pending)
 
-    def _referenced(self, item: tuple[str, str, list[dict]], result: dict) -> None:
+    def _on_reference_result(self, item: tuple[str, str, list[dict]], result: dict) -> None:
         name, nb_name, plan = item
         assignment = self.assignments[name]
         try:
             if "error" in result:
+                if result.get("traceback"):
+                    self._grader_fault(f"reference run of {name}/{nb_name}: {result['error']}", result["traceback"])
                 raise SolutionFailsError(result["error"])
             reference = reference_or_error(report_from_dict(result["report"]), plan,
                                            assignment.sources[nb_name])
@@ -387,12 +501,12 @@ class _Batch:
             self.log(str(exc))
             self.failed_refs[(name, nb_name)] = str(exc).splitlines()[0]
             for pending, _ in self.unjudged.pop((name, nb_name), []):
-                self._fail(pending, f"the solution could not be run for reference: {exc}"[:500])
+                self._record_error(pending, f"the solution could not be run for reference: {exc}")
             return
         store_reference(assignment.sources[nb_name], assignment.masters[nb_name], reference)
         assignment.references[nb_name] = reference
         for pending, executed in self.unjudged.pop((name, nb_name), []):
-            self._finish(pending, executed, reference)
+            self._judge_and_record(pending, executed, reference)
 
 
 def options_from_args(args: Any, config: CourseConfig) -> GradeOptions:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from .master import MasterNotebook, master_cells
 from .notebook_io import atomic_write_text
-from .sandbox import RUNNER, RunSettings
-from .steps.execute import ExecutionReport, execute_plan
+from .sandbox import RUNNER
+from .steps.execute import ExecutionReport
 from .steps.judge import Reference, reference_from_report
 from .steps.plan import execution_plan
 
@@ -90,15 +90,4 @@ def reference_or_error(report: ExecutionReport, plan: list[dict], source: Path) 
             f"The solution notebook {source} does not pass its own tests in the sandbox:\n  - "
             + "\n  - ".join(problems)
             + "\nFix the source notebook, or give it more room (--timeout, --memory).")
-    return reference
-
-
-def load_or_compute_reference(source: Path, master: MasterNotebook, settings: RunSettings) -> Reference:
-    """The cached reference for ``source``, computed here (and cached) when missing."""
-    cached = load_cached_reference(source, master)
-    if cached is not None:
-        return cached
-    plan = reference_plan(source, master)
-    reference = reference_or_error(execute_plan(plan, settings), plan, source)
-    store_reference(source, master, reference)
     return reference

@@ -269,9 +269,6 @@ class RunOutcome:
     wall_seconds: float
     killed: bool  # the parent had to kill the sandbox at the hard wall limit
 
-    def cells(self) -> Iterator[dict]:
-        return (e for e in self.events if e.get("event") == "cell")
-
 
 def run_cells(cells: list[dict], settings: RunSettings) -> RunOutcome:
     """Execute ``cells`` (the runner's request format) in a fresh sandbox.

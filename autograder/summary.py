@@ -3,13 +3,26 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .steps.record import AssignmentRow
+from .steps.record import AssignmentRow, NotebookGrade
 
-if TYPE_CHECKING:
-    from .grade import GradeRun
+
+@dataclass
+class GradeRun:
+    """The outcome of a batch: its rows, the grader's own errors and notes on stray entries."""
+
+    rows: list[AssignmentRow]
+    grades: list[NotebookGrade]
+    seconds: float
+    grader_errors: list[str]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.grader_errors and all(r.status != "error" for r in self.rows)
 
 
 class _NoBar:
@@ -44,8 +57,12 @@ def summary_text(run: GradeRun, out: Path) -> str:
         for r in rows:
             if r.flags:
                 lines.append(f"  {r.student_id}/{r.assignment}: {', '.join(r.flags)}")
+    for note in run.notes:
+        lines.append(f"Note: {note}")
     for err in run.grader_errors:
         lines.append(f"Grader error: {err}")
+    if run.grader_errors:
+        lines.append(f"Grader log (tracebacks): {out / 'grader.log'}")
     lines.append(f"Grades:   {out / 'grades.csv'}")
     lines.append(f"Feedback: {out / 'feedback'}/STUDENT/ASSIGNMENT/NOTEBOOK.html (for the students)")
     lines.append(f"Executed notebooks: {out / 'autograded'} (instructors only: they contain the hidden tests)")

@@ -11,22 +11,8 @@ import time
 import traceback
 from typing import Any
 
-from .master import MasterNotebook
-from .sandbox import Limits, RunSettings
 from .steps.execute import execute_plan, report_to_dict
 from .steps.judge import judge, judgement_to_dict
-
-
-def settings_to_dict(settings: RunSettings) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return asdict(settings)
-
-
-def settings_from_dict(data: dict[str, Any]) -> RunSettings:
-    limits = Limits(**data["limits"])
-    return RunSettings(timeout=data["timeout"], deadline=data["deadline"],
-                       startup_timeout=data["startup_timeout"], unsafe=data["unsafe"], limits=limits)
 
 
 def warm_up() -> None:
@@ -41,8 +27,10 @@ def grade_job(job: dict[str, Any]) -> dict[str, Any]:
 
     Parameters
     ----------
-    job : {"key": str, "plan": [...], "master": MasterNotebook.to_dict(),
-           "reference": {...} or None, "settings": settings_to_dict(...)}
+    job : {"key": str, "plan": [...], "master": MasterNotebook,
+           "reference": {...} or None, "settings": RunSettings}
+        The parent and its workers trust each other: the executors pickle the
+        dataclasses as they are.
         Without a reference (the solution's run is still going), the submission
         is executed only; the parent judges it once the reference is known.
 
@@ -53,9 +41,8 @@ def grade_job(job: dict[str, Any]) -> dict[str, Any]:
     """
     start = time.monotonic()
     try:
-        settings = settings_from_dict(job["settings"])
-        master = MasterNotebook.from_dict(job["master"])
-        report = execute_plan(job["plan"], settings)
+        master = job["master"]
+        report = execute_plan(job["plan"], job["settings"])
         judgement = None
         if job.get("reference") is not None:
             judgement = judgement_to_dict(judge(report, job["plan"], master, job["reference"]))
@@ -72,7 +59,7 @@ def run_plan_job(job: dict[str, Any]) -> dict[str, Any]:
     Returns {"key", "report": report_to_dict(...)} or {"key", "error": str}.
     """
     try:
-        report = execute_plan(job["plan"], settings_from_dict(job["settings"]))
+        report = execute_plan(job["plan"], job["settings"])
         return {"key": job["key"], "report": report_to_dict(report)}
     except Exception as exc:
         return {"key": job["key"], "error": f"{type(exc).__name__}: {exc}",

@@ -10,9 +10,11 @@ solutions filled in, as a student who solved everything hands it in):
   worker per core; kit_warm_s: the same with the reference already cached;
 - nbgrader_s: ``nbgrader autograde`` of the same submissions (sequential,
   unsandboxed), after ``nbgrader generate_assignment`` (not timed);
-- overhead_per_submission_s: the kit's per-submission time (sandbox, kernel,
-  restore-free execution and judging: ``autograder.worker.grade_job``) minus
-  executing the same notebook with nbclient, both one at a time.
+- overhead_per_submission_s: the kit's time for one submission on the
+  command's own path (``autograder.grade.grade_submissions`` with one worker
+  and a cached reference: restoring, the worker pool, sandbox, kernel,
+  judging and every output written) minus executing the same notebook with
+  nbclient, both one at a time (kit_job_s is the first of the two).
 
 With ``--repeat N`` the three batch measurements are taken N times, in turn
 (kit cold, kit warm, nbgrader; each cold run with an empty cache), and the
@@ -98,34 +100,33 @@ def plain_nbgrader(course_root: Path, lesson: str, submitted: Path, work: Path) 
 
 
 def per_submission_overhead(course_root: Path, lesson: str, nb_path: Path, cache: Path, runs: int = 3) -> dict:
-    """Seconds of grade_job and of a plain nbclient execution, one at a time, interleaved.
+    """Seconds to grade one submission the way ``autograder grade`` does, and of a plain nbclient run.
 
-    The fastest of ``runs`` of each is kept: other load on the machine only adds time.
+    The kit's side is :func:`autograder.grade.grade_submissions` (what the
+    command calls) on a folder holding this one submission, one worker, the
+    reference already cached: validation, restoring, the worker pool, the
+    sandbox, execution, judging and writing every output. The fastest of
+    ``runs`` of each is kept: other load on the machine only adds time.
     """
     os.environ.update(_env(AUTOGRADER_CACHE_DIR=str(cache)))
     import nbformat
     from nbclient import NotebookClient
 
-    from autograder.grade import GradeOptions, make_job, prepare_assignment, prepare_submission
-    from autograder.discover import Submission
-    from autograder.reference import load_or_compute_reference
-    from autograder.worker import grade_job
+    from autograder.grade import GradeOptions, grade_submissions
 
     course = Course(course_root)
     with tempfile.TemporaryDirectory() as tmp:
-        options = GradeOptions(out=Path(tmp))
-        assignment = prepare_assignment(course, lesson, options)
-        reference = load_or_compute_reference(assignment.sources[lesson], assignment.masters[lesson],
-                                              options.settings)
-        pending = prepare_submission(Submission("bench", lesson, lesson, nb_path), assignment, options)
-        job = make_job(pending, reference, options)
+        one = Path(tmp) / "one"
+        (one / "bench" / lesson).mkdir(parents=True)
+        shutil.copy(nb_path, one / "bench" / lesson / f"{lesson}.ipynb")
         kit_times, nbclient_times = [], []
-        for _ in range(runs):
+        for i in range(runs):
+            options = GradeOptions(out=Path(tmp) / f"out-{i}", workers=1)
             start = time.perf_counter()
-            result = grade_job(job)
+            run = grade_submissions(one, course, options, log=lambda message: None)
             kit_times.append(time.perf_counter() - start)
-            if "error" in result:
-                raise SystemExit(f"grade_job failed: {result['error']}")
+            if [r.status for r in run.rows] != ["graded"]:
+                raise SystemExit(f"grading one submission failed: {run.rows} {run.grader_errors}")
             nb = nbformat.read(nb_path, as_version=4)
             start = time.perf_counter()
             NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,

@@ -109,16 +109,24 @@ def _outputs_html(outputs: list[dict], hidden: list[str]) -> str:
     return "\n".join(parts)
 
 
-def _test_html(test: TestResult, visible_code: str, hidden: list[str]) -> str:
+HIDDEN_FAILED = ("This hidden test gave a different result from the expected one "
+                 "(its inputs and expected value are not shown).")
+
+
+def _test_html(test: TestResult, visible_code: str, hidden: list[str], has_hidden: bool = False) -> str:
+    """One test cell's result. A failed hidden check shows its label and a generic sentence only:
+    its message would tell the expected value; so would the error that stopped a cell with hidden tests."""
     items = []
     for c in test.checks:
         mark = '<span class="ok">&#10003;</span>' if c.passed else '<span class="bad">&#10007;</span>'
         tag = '<span class="tag">hidden test</span>' if c.hidden else ""
-        msg = f"<pre class=\"out\">{_esc(scrub(c.message, hidden))}</pre>" if c.message else ""
+        message = HIDDEN_FAILED if c.hidden and not c.passed else c.message
+        msg = f"<pre class=\"out\">{_esc(scrub(message, hidden))}</pre>" if message else ""
         items.append(f"<li>{mark} {_esc(c.label)}{tag}{msg}</li>")
     error = ""
     if test.error and test.status != "passed":
-        error = f'<p>The test stopped at: <code>{_esc(scrub(test.error, hidden))}</code></p>'
+        shown = test.error.split(":", 1)[0] if has_hidden else test.error
+        error = f'<p>The test stopped at: <code>{_esc(scrub(shown, hidden))}</code></p>'
     return (f'<pre>{_esc(visible_code)}</pre>'
             f'<div class="test {test.status}"><div class="head">{_num(test.points)} / {_num(test.max_points)} '
             f'point{"s" * (test.max_points != 1)}: {_esc(test.summary())}</div>'
@@ -166,7 +174,8 @@ def render_feedback(*, student: str, assignment: str, notebook: str, status: str
                 body.append(f'<div class="md">{_markdown(cell.source)}</div>' if cell.source in master_md
                             else f'<pre class="md">{_esc(scrub(cell.source, hidden))}</pre>')
             elif cell.cell_type == "code" and gid in tests and master.test(gid) is not None:
-                body.append(_test_html(tests[gid], master.test(gid).visible_code, hidden))
+                body.append(_test_html(tests[gid], master.test(gid).visible_code, hidden,
+                                       master.test(gid).has_hidden))
             elif cell.cell_type == "code":
                 body.append(f"<pre>{_esc(scrub(cell.source, hidden))}</pre>")
                 result = (cells or {}).get(index)

@@ -49,13 +49,28 @@ class AssignmentRow:
     detail: str
 
     def as_csv(self) -> dict[str, str]:
-        return {"student_id": self.student_id, "assignment": self.assignment,
+        return {"student_id": spreadsheet_safe(self.student_id), "assignment": spreadsheet_safe(self.assignment),
                 "score": _num(self.score), "max_score": _num(self.max_score), "status": self.status,
-                "flags": ";".join(self.flags), "detail": self.detail}
+                "flags": ";".join(self.flags), "detail": spreadsheet_safe(self.detail)}
 
 
 def _num(x: float) -> str:
     return f"{x:g}"
+
+
+# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """``text`` as a spreadsheet shows it but never evaluates it: a leading ``'`` before a formula start.
+
+    Student-controlled text (a folder name, an error message) reaches
+    ``grades.csv``; ``=HYPERLINK(...)`` there would be a live formula in the
+    instructor's spreadsheet. The quote is how spreadsheets mark literal text.
+    """
+    text = str(text)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def assignment_rows(grades: list[NotebookGrade]) -> list[AssignmentRow]:
@@ -87,7 +102,8 @@ def write_grades_csv(path: Path, rows: list[AssignmentRow]) -> list[dict[str, st
                 if old.get("student_id") is not None and old.get("assignment") is not None:
                     merged[(old["student_id"], old["assignment"])] = {c: old.get(c, "") for c in CSV_COLUMNS}
     for row in rows:
-        merged[(row.student_id, row.assignment)] = row.as_csv()
+        cells = row.as_csv()  # keyed as written, so that a re-run replaces its own rows
+        merged[(cells["student_id"], cells["assignment"])] = cells
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -121,6 +137,13 @@ class GradebookWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def rollback(self) -> None:
+        """Forget a failed transaction, so that the next record starts clean."""
+        try:
+            self.gb.db.rollback()
+        except Exception:  # the session is unusable: the next record reports its own error
+            pass
 
     def record(self, grade: NotebookGrade) -> None:
         """Store ``grade``: the submission's auto scores, or no submission when it is missing."""

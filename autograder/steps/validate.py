@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +17,15 @@ class InvalidSubmission(ValueError):
     """The file cannot be graded; the message says why, in words a student can act on."""
 
 
-def load_submission(path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES) -> Any:
+def load_submission(path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES, root: Path | None = None) -> Any:
     """Read and check a submitted notebook.
 
     Parameters
     ----------
     path : the submitted ``.ipynb`` file.
     max_bytes : larger files are refused before being read.
+    root : the submissions folder; ``path`` must lie under it with no symbolic
+        link on the way (a link would be read with the grader's rights).
 
     Returns
     -------
@@ -30,19 +34,12 @@ def load_submission(path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES) -> Any:
     Raises
     ------
     InvalidSubmission
-        Empty, too large, not JSON, not a notebook, or too many cells.
+        A symbolic link or special file, outside ``root``, empty, too large, not
+        JSON, not a notebook, or too many cells.
     """
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise InvalidSubmission(f"the file could not be read ({exc.strerror}).") from exc
-    if size == 0:
-        raise InvalidSubmission("the file is empty: save the notebook in Jupyter and submit it again.")
-    if size > max_bytes:
-        raise InvalidSubmission(
-            f"the file is {size / 2**20:.1f} MB, over the {max_bytes / 2**20:.0f} MB limit: "
-            "clear the outputs (Edit > Clear All Outputs) and submit again.")
-    raw = path.read_bytes()
+    if root is not None:
+        _check_under(path, root)
+    raw = _read_regular_file(path, max_bytes)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -54,6 +51,58 @@ def load_submission(path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES) -> Any:
             f"the file is not valid notebook JSON ({str(exc)[:120]}); it may have been edited "
             "outside Jupyter or cut short: download the notebook again and resubmit.") from exc
     return _as_notebook(data)
+
+
+def _check_under(path: Path, root: Path) -> None:
+    """Refuse ``path`` unless it is below ``root`` and no part of it below ``root`` is a link."""
+    try:
+        relative = Path(os.path.abspath(path)).relative_to(os.path.abspath(root))
+    except ValueError:
+        raise InvalidSubmission(f"the file is outside the submissions folder {root}.") from None
+    if ".." in relative.parts:
+        raise InvalidSubmission("the file's path leaves the submissions folder.")
+    current = Path(os.path.abspath(root))
+    for part in relative.parts:
+        current = current / part
+        try:
+            mode = os.lstat(current).st_mode
+        except OSError as exc:
+            raise InvalidSubmission(f"the file could not be read ({exc.strerror}).") from exc
+        if stat.S_ISLNK(mode):
+            raise InvalidSubmission(
+                f"{part} is a symbolic link, which is not graded: submit the notebook file itself.")
+
+
+def _read_regular_file(path: Path, max_bytes: int) -> bytes:
+    """The bytes of ``path``, opened without following a link and only if it is a regular file.
+
+    Opening first and checking the open file (fstat) leaves no window in which
+    the name could be swapped for a link or a pipe.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if os.path.islink(path):
+            raise InvalidSubmission(
+                "the notebook is a symbolic link, which is not graded: submit the notebook file itself.") from exc
+        raise InvalidSubmission(f"the file could not be read ({exc.strerror}).") from exc
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise InvalidSubmission("the notebook is not a regular file (a folder, pipe or device): "
+                                "submit the .ipynb file itself.")
+    with os.fdopen(fd, "rb") as fh:
+        size = info.st_size
+        if size == 0:
+            raise InvalidSubmission("the file is empty: save the notebook in Jupyter and submit it again.")
+        if size > max_bytes:
+            raise InvalidSubmission(
+                f"the file is {size / 2**20:.1f} MB, over the {max_bytes / 2**20:.0f} MB limit: "
+                "clear the outputs (Edit > Clear All Outputs) and submit again.")
+        raw = fh.read(max_bytes + 1)
+    if len(raw) > max_bytes:  # it grew after fstat
+        raise InvalidSubmission(f"the file is over the {max_bytes / 2**20:.0f} MB limit.")
+    return raw
 
 
 def _as_notebook(data: Any) -> Any:

@@ -45,7 +45,7 @@ class ReferenceLastExecutor:
 
     instances: list["ReferenceLastExecutor"] = []
 
-    def __init__(self, options: GradeOptions) -> None:
+    def __init__(self, kind: str = "local", workers: int = 0, scheduler: str | None = None) -> None:
         self.order: list[str] = []  # keys, in the order their results were handed back
         self.judged_in_worker: dict[str, bool] = {}
         self.closed = False
@@ -177,14 +177,14 @@ def test_a_failed_reference_fails_the_notebooks_already_executed(batch, monkeypa
 
 def test_one_result_that_cannot_be_finished_does_not_stop_the_batch(batch, monkeypatch):
     submitted, options = batch
-    real_finish = grade_module.finish
+    real_grade_from_result = grade_module.grade_from_result
 
-    def finish_failing_for_ben(pending, result, options, reference=None):
+    def failing_for_ben(pending, result, options, reference=None):
         if pending.submission.student == "ben":
             raise OSError("disk full while writing feedback")
-        return real_finish(pending, result, options, reference)
+        return real_grade_from_result(pending, result, options, reference)
 
-    monkeypatch.setattr(grade_module, "finish", finish_failing_for_ben)
+    monkeypatch.setattr(grade_module, "grade_from_result", failing_for_ben)
     run = grade_submissions(submitted, _course(), options, log=lambda message: None)
     rows = {g.student: g for g in run.grades}
     assert rows["ann"].status == "graded" and rows["ann"].score == 5.0

@@ -26,12 +26,48 @@ def test_nbgrader_layout_with_missing_renamed_and_unknown(tmp_path):
     (tmp_path / "cat").mkdir()
     _touch(tmp_path / "dan" / "99_unknown" / "99_unknown.ipynb")
     _touch(tmp_path / "ann" / FIXTURE_ASSIGNMENT / "numpy.py", "")
-    subs = {(s.student, s.assignment): s for s in discover(tmp_path, COURSE)}
-    assert set(subs) == {(st, a) for st in ("ann", "ben", "cat", "dan") for a in (FIXTURE_ASSIGNMENT, "99_unknown")}
+    notes: list[str] = []
+    subs = {(s.student, s.assignment): s for s in discover(tmp_path, COURSE, notes=notes)}
+    # The unknown folder concerns dan only; every student gets the course's assignment.
+    assert set(subs) == {(st, FIXTURE_ASSIGNMENT) for st in ("ann", "ben", "cat", "dan")} | {("dan", "99_unknown")}
     assert subs[("ann", FIXTURE_ASSIGNMENT)].path.name == NB
     assert subs[("ben", FIXTURE_ASSIGNMENT)].renamed_from == "Copy of 00_fixture.ipynb"
     assert subs[("cat", FIXTURE_ASSIGNMENT)].path is None
     assert not subs[("dan", "99_unknown")].known_assignment
+    assert notes == ["dan/99_unknown is not an assignment of this course: listed for that student only, not graded."]
+
+
+def test_a_stray_folder_is_a_note_not_an_assignment_for_everyone(tmp_path):
+    """Issue 13, case 1: eve's 00_fixture_OLD folder must not become everyone's assignment."""
+    for student in ("ann", "eve"):
+        _touch(tmp_path / student / FIXTURE_ASSIGNMENT / NB)
+    (tmp_path / "eve" / f"{FIXTURE_ASSIGNMENT}_OLD").mkdir()
+    _touch(tmp_path / "grades-export.csv", "")
+    notes: list[str] = []
+    subs = discover(tmp_path, COURSE, notes=notes)
+    assert [(s.student, s.assignment, s.known_assignment) for s in subs] == [
+        ("ann", FIXTURE_ASSIGNMENT, True), ("eve", FIXTURE_ASSIGNMENT, True),
+        ("eve", f"{FIXTURE_ASSIGNMENT}_OLD", False)]
+    assert any("eve/00_fixture_OLD" in n for n in notes) and any("grades-export.csv" in n for n in notes)
+
+
+def test_an_unknown_assignment_option_is_refused_with_the_known_ones(tmp_path):
+    _touch(tmp_path / "ann" / FIXTURE_ASSIGNMENT / NB)
+    with pytest.raises(SubmissionLayoutError, match="no assignment named '99_x'.*00_fixture"):
+        discover(tmp_path, COURSE, "99_x")
+
+
+def test_symlinks_and_special_files_are_found_so_that_validation_can_refuse_them(tmp_path):
+    import os
+
+    target = tmp_path / "elsewhere.ipynb"
+    _touch(target)
+    (tmp_path / "subs" / "ann" / FIXTURE_ASSIGNMENT).mkdir(parents=True)
+    (tmp_path / "subs" / "ann" / FIXTURE_ASSIGNMENT / NB).symlink_to(target)
+    (tmp_path / "subs" / "ben" / FIXTURE_ASSIGNMENT).mkdir(parents=True)
+    os.mkfifo(tmp_path / "subs" / "ben" / FIXTURE_ASSIGNMENT / NB)
+    subs = {s.student: s for s in discover(tmp_path / "subs", COURSE)}
+    assert subs["ann"].path.is_symlink() and subs["ben"].path is not None
 
 
 def test_assignment_option_limits_and_still_gives_missing_rows(tmp_path):

@@ -46,3 +46,34 @@ def test_a_sloppy_but_real_notebook_is_accepted_and_cleaned(tmp_path):
     assert nb.cells[0].source == "x = 1" and nb.cells[0].outputs == []
     assert "nbgrader" not in nb.cells[1].metadata  # malformed nbgrader metadata is forgotten
     nbformat.validate(nb)
+
+
+def test_a_symbolic_link_is_refused_with_the_reason(tmp_path):
+    """Issue 13, case 6: the grader must not read a linked file with its own rights."""
+    real = _write(tmp_path, b'{"cells": []}')
+    (tmp_path / "subs" / "ann").mkdir(parents=True)
+    link = tmp_path / "subs" / "ann" / "link.ipynb"
+    link.symlink_to(real)
+    with pytest.raises(InvalidSubmission, match="symbolic link"):
+        load_submission(link)
+    with pytest.raises(InvalidSubmission, match="symbolic link"):
+        load_submission(link, root=tmp_path / "subs")
+    (tmp_path / "subs" / "ben").symlink_to(tmp_path / "subs" / "ann", target_is_directory=True)
+    (tmp_path / "subs" / "ann" / "real.ipynb").write_text("{}")
+    with pytest.raises(InvalidSubmission, match="ben is a symbolic link"):
+        load_submission(tmp_path / "subs" / "ben" / "real.ipynb", root=tmp_path / "subs")
+
+
+def test_special_files_and_paths_outside_the_submissions_are_refused(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "pipe.ipynb")
+    with pytest.raises(InvalidSubmission, match="not a regular file"):
+        load_submission(tmp_path / "pipe.ipynb")  # returns at once instead of waiting for a writer
+    (tmp_path / "dir.ipynb").mkdir()
+    with pytest.raises(InvalidSubmission, match="not a regular file"):
+        load_submission(tmp_path / "dir.ipynb")
+    inside = tmp_path / "subs"
+    inside.mkdir()
+    with pytest.raises(InvalidSubmission, match="outside the submissions folder"):
+        load_submission(_write(tmp_path, b"{}"), root=inside)
