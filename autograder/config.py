@@ -215,6 +215,12 @@ def resolve(course_root: Path, overrides: dict[str, Any] | None = None) -> Cours
             merged.update(value)
             value = merged
         config[section][trait] = value
+    return from_config(config, path)
+
+
+def from_config(config: Config | None = None, path: Path | None = None) -> CourseConfig:
+    """The settings a traitlets ``config`` gives (an empty one: every default)."""
+    config = config if config is not None else Config()
     try:
         return CourseConfig(config, path, Publishing(config=config), Deadlines(config=config),
                             Grading(config=config))

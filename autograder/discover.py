@@ -1,15 +1,25 @@
 """Finding submissions: nbgrader's ``STUDENT/ASSIGNMENT/NOTEBOOK.ipynb`` layout,
 a flat folder of notebooks as an LMS exports it, or a .zip of either.
+
+Submission times come from the intake, never from what the student wrote
+(``c.Deadlines.submission_time``): by default the notebook file's modification
+time as it was received (an LMS export's file time; for a .zip, the time the
+archive records for that entry); with ``nbgrader``, the ``timestamp.txt`` that
+``nbgrader collect`` writes beside the notebook, which only the instructor's
+collect step produces in that layout. A time that cannot be read is reported
+on the submission (``timestamp_problem``), never silently dropped.
 """
 from __future__ import annotations
 
 import os
 import re
 import shutil
+import struct
 import zipfile
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from .course import Course
 
@@ -32,7 +42,8 @@ class Submission:
     path: Path | None
     known_assignment: bool = True
     renamed_from: str = ""
-    timestamp: datetime | None = None
+    timestamp: datetime | None = None  # aware, UTC; from the intake (see the module's docstring)
+    timestamp_problem: str = ""  # why the submission time could not be read, when it could not
 
     @property
     def key(self) -> str:
@@ -45,8 +56,13 @@ def safe_id(name: str) -> str:
     return cleaned[:80] or "unknown"
 
 
-def extract_archive(archive: Path, into: Path) -> Path:
-    """Unpack a .zip safely (no paths outside ``into``, bounded size); return ``into``."""
+def extract_archive(archive: Path, into: Path, zone: str = "UTC") -> Path:
+    """Unpack a .zip safely (no paths outside ``into``, bounded size); return ``into``.
+
+    Each file keeps the time the archive records for it as its modification time
+    (the received time of that submission); ``zone`` is the time zone of entries
+    that carry only the zip format's local date and time.
+    """
     with zipfile.ZipFile(archive) as zf:
         members = zf.infolist()
         if len(members) > MAX_ARCHIVE_MEMBERS:
@@ -61,6 +77,8 @@ def extract_archive(archive: Path, into: Path) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             with zf.open(m) as src, target.open("wb") as dst:
                 shutil.copyfileobj(src, dst)
+            when = zip_entry_time(m, zone)
+            os.utime(target, (when.timestamp(), when.timestamp()))
     # An archive of one top folder holding the students: use that folder.
     entries = [p for p in into.iterdir() if not p.name.startswith((".", "__MACOSX"))]
     if len(entries) == 1 and entries[0].is_dir() and not any(entries[0].glob("*.ipynb")):
@@ -68,16 +86,52 @@ def extract_archive(archive: Path, into: Path) -> Path:
     return into
 
 
-def _read_timestamp(folder: Path) -> datetime | None:
+def zip_entry_time(info: zipfile.ZipInfo, zone: str = "UTC") -> datetime:
+    """When the archive says ``info`` was last modified, as an aware UTC datetime.
+
+    The extended-timestamp field (0x5455, written by Info-ZIP and most LMS
+    exports) holds a UTC time; without it only the zip format's local date and
+    time remain, read in ``zone``.
+    """
+    extra = info.extra
+    while len(extra) >= 4:
+        tag, size = struct.unpack("<HH", extra[:4])
+        body = extra[4:4 + size]
+        if tag == 0x5455 and size >= 5 and body[0] & 1:
+            return datetime.fromtimestamp(struct.unpack("<I", body[1:5])[0], tz=timezone.utc)
+        extra = extra[4 + size:]
+    return datetime(*info.date_time, tzinfo=ZoneInfo(zone)).astimezone(timezone.utc)
+
+
+def received_time(path: Path) -> datetime:
+    """The modification time of ``path`` itself (a symlink is not followed), UTC."""
+    return datetime.fromtimestamp(path.lstat().st_mtime, tz=timezone.utc)
+
+
+def collected_time(folder: Path) -> tuple[datetime | None, str]:
+    """The time in ``folder/timestamp.txt`` written by ``nbgrader collect``, or why there is none."""
     stamp = folder / "timestamp.txt"
-    if not stamp.is_file():
-        return None
+    if stamp.is_symlink() or not stamp.is_file():
+        return None, f"no timestamp.txt from nbgrader collect in {folder.name}/"
     try:
         from nbgrader.utils import parse_utc
 
-        return parse_utc(stamp.read_text().strip())
-    except Exception:
-        return None
+        text = stamp.read_bytes()[:200].decode("utf-8", "replace").strip()
+        return parse_utc(text).replace(tzinfo=timezone.utc), ""
+    except Exception as exc:
+        return None, f"timestamp.txt in {folder.name}/ could not be read ({type(exc).__name__}: {str(exc)[:80]})"
+
+
+def submission_time(folder: Path, path: Path | None, source: str) -> tuple[datetime | None, str]:
+    """A submission's time from the intake ``source`` (``received`` or ``nbgrader``), or why not."""
+    if path is None:
+        return None, ""
+    if source == "nbgrader":
+        return collected_time(folder)
+    try:
+        return received_time(path), ""
+    except OSError as exc:
+        return None, f"the file's time could not be read ({exc.strerror})"
 
 
 def _pick_notebook(folder: Path, name: str, n_expected: int) -> tuple[Path | None, str]:
@@ -91,7 +145,7 @@ def _pick_notebook(folder: Path, name: str, n_expected: int) -> tuple[Path | Non
 
 
 def discover(submitted: Path, course: Course, assignment: str | None = None,
-             notes: list[str] | None = None) -> list[Submission]:
+             notes: list[str] | None = None, time_source: str = "received") -> list[Submission]:
     """Every (student, assignment, notebook) to grade under ``submitted``.
 
     Layout ``STUDENT/ASSIGNMENT/*.ipynb``: every student folder gets an entry
@@ -104,6 +158,8 @@ def discover(submitted: Path, course: Course, assignment: str | None = None,
     name, minus the notebook's name, is the student id).
 
     ``notes`` (when given) receives one sentence per stray entry for the summary.
+    ``time_source``: where each submission's time comes from (``received`` or
+    ``nbgrader``, see the module's docstring).
     """
     notes = notes if notes is not None else []
     if not submitted.is_dir():
@@ -116,7 +172,7 @@ def discover(submitted: Path, course: Course, assignment: str | None = None,
     flat = sorted(p for p in submitted.glob("*.ipynb") if p.is_file())
     students = sorted(p for p in submitted.iterdir() if p.is_dir() and not p.name.startswith("."))
     if flat and not students:
-        return _discover_flat(flat, course, assignment)
+        return _discover_flat(flat, course, assignment, time_source)
     for entry in sorted(p for p in submitted.iterdir() if not p.is_dir() and not p.name.startswith(".")):
         notes.append(f"{entry.name} in {submitted} is not a student folder: ignored.")
     found = {a.name for s in students for a in s.iterdir() if a.is_dir() and not a.name.startswith(".")}
@@ -129,8 +185,8 @@ def discover(submitted: Path, course: Course, assignment: str | None = None,
             for nb_name in masters:
                 path, renamed = (_pick_notebook(folder, nb_name, len(masters)) if folder.is_dir()
                                  else (None, ""))
-                out.append(Submission(student_dir.name, name, nb_name, path, True, renamed,
-                                      _read_timestamp(folder) if folder.is_dir() else None))
+                when, problem = submission_time(folder, path, time_source)
+                out.append(Submission(student_dir.name, name, nb_name, path, True, renamed, when, problem))
         if assignment:
             continue
         for stray in sorted(a for a in student_dir.iterdir() if a.is_dir() and not a.name.startswith(".")
@@ -143,7 +199,8 @@ def discover(submitted: Path, course: Course, assignment: str | None = None,
     return out
 
 
-def _discover_flat(files: list[Path], course: Course, assignment: str | None) -> list[Submission]:
+def _discover_flat(files: list[Path], course: Course, assignment: str | None,
+                   time_source: str = "received") -> list[Submission]:
     if not assignment:
         raise SubmissionLayoutError(
             "These submissions are a flat folder of notebooks: say which assignment they are "
@@ -155,6 +212,8 @@ def _discover_flat(files: list[Path], course: Course, assignment: str | None) ->
         stem = path.stem
         nb_name = next((m for m in masters if stem.endswith(m)), masters[0])
         student = stem[: -len(nb_name)] if stem.endswith(nb_name) and stem != nb_name else stem
+        # A flat export has no collect folder: its time is always the file's as received.
+        when, problem = submission_time(path.parent, path, "received")
         out.append(Submission(safe_id(student.rstrip("_- ")), assignment, nb_name, path, known,
-                              "" if stem.endswith(nb_name) else path.name))
+                              "" if stem.endswith(nb_name) else path.name, when, problem))
     return out

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import nbformat
 
-from .config import CourseConfig
+from .config import CourseConfig, from_config
 from .course import Course
 from .discover import Submission, SubmissionLayoutError, discover, extract_archive
 from .executors import Executor
@@ -66,6 +66,12 @@ class GradeOptions:
     @property
     def gradebook_url(self) -> str:
         return self.db_url or f"sqlite:///{(self.out / 'gradebook.db').resolve()}"
+
+    @property
+    def course_config(self) -> CourseConfig:
+        if self.config is None:
+            self.config = from_config()
+        return self.config
 
 
 @dataclass
@@ -278,10 +284,11 @@ def grade_submissions(submitted: Path, course: Course, options: GradeOptions,
     options.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="autograder-archive-") as unpacked:
         folder = submitted
+        deadlines = options.course_config.deadlines
         if submitted.is_file() and submitted.suffix.lower() == ".zip":
-            folder = extract_archive(submitted, Path(unpacked))
+            folder = extract_archive(submitted, Path(unpacked), deadlines.timezone)
         notes: list[str] = []
-        subs = discover(folder, course, options.assignment, notes)
+        subs = discover(folder, course, options.assignment, notes, deadlines.submission_time)
         if not subs:
             log(f"No submissions found in {submitted} (expected STUDENT/ASSIGNMENT/NOTEBOOK.ipynb).")
         for note in notes:
@@ -356,7 +363,11 @@ class _Batch:
                 self.unrecordable[name] = f"{type(exc).__name__}: {exc}"
                 self._grader_fault(f"{name} could not be recorded in the gradebook: {exc}",
                                    traceback.format_exc())
-        self.gradebook = GradebookWriter(self.options.gradebook_url)
+        config = self.options.course_config
+        self.gradebook = GradebookWriter(self.options.gradebook_url, config.late_penalty_plugin())
+        for name in names:
+            if name not in self.unrecordable:
+                self.gradebook.set_due_date(name, config.deadlines.due_date(name))
         for sub in self.subs:
             self._prepare_and_send(sub)
         self._collect()
@@ -385,6 +396,10 @@ class _Batch:
         if key in self.recorded:
             return
         self.recorded.add(key)
+        problem = pending.submission.timestamp_problem
+        if problem and grade.status != "missing":  # reported, never dropped: lateness is unknown
+            grade.flags.append("timestamp_unreadable")
+            grade.detail = "; ".join(d for d in (grade.detail, f"submission time unknown: {problem}") if d)
         if grade.status in ("invalid", "missing", "error"):
             try:
                 write_feedback(grade, pending.master, None, None, None, self.options.out)

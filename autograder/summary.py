@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .config import format_delay
 from .steps.record import AssignmentRow, NotebookGrade
 
 
@@ -59,6 +60,14 @@ def summary_text(run: GradeRun, out: Path) -> str:
                 lines.append(f"  {r.student_id}/{r.assignment}: {', '.join(r.flags)}")
     for note in run.notes:
         lines.append(f"Note: {note}")
+    late = [r for r in rows if r.late in ("yes", "unknown")]
+    if late:
+        lines.append(f"Late or of unknown time: {len(late)}")
+        for r in late:
+            how = (f"late by {format_delay(r.seconds_late)}" if r.late == "yes"
+                   else "submission time unknown, so lateness unknown")
+            penalty = f", penalty {r.late_penalty:g} point(s)" if r.late_penalty else ""
+            lines.append(f"  {r.student_id}/{r.assignment}: {how}{penalty}")
     for err in run.grader_errors:
         lines.append(f"Grader error: {err}")
     if run.grader_errors:

@@ -9,13 +9,16 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
+from ..config import format_delay
 from ..nbgrader_env import ensure_alembic_on_path
 from ..notebook_io import atomic_write_text
 
-CSV_COLUMNS = ("student_id", "assignment", "score", "max_score", "status", "flags", "detail")
+CSV_COLUMNS = ("student_id", "assignment", "score", "max_score", "status", "flags", "detail",
+               "submitted_at", "late", "time_late", "late_penalty")
 STATUS_ORDER = ("graded", "error", "invalid", "missing")
 
 
@@ -31,11 +34,25 @@ class NotebookGrade:
     max_score: float = 0.0
     flags: list[str] = field(default_factory=list)
     detail: str = ""
-    timestamp: datetime | None = None
+    timestamp: datetime | None = None  # aware UTC, from the intake
+    # Set when recorded, from the gradebook (nbgrader's due date and extensions):
+    due: datetime | None = None  # this student's due date (naive UTC, as nbgrader keeps it), None: none
+    seconds_late: float = 0.0
+    late_penalty: float = 0.0  # from nbgrader's late-submission plugin
 
     @property
     def score(self) -> float:
+        """Points earned, before any late penalty."""
         return float(sum(self.points.values()))
+
+    @property
+    def late(self) -> str:
+        """``yes`` / ``no``; ``unknown`` when there is a due date but no readable time; empty: no due date."""
+        if self.due is None or self.status == "missing":
+            return ""
+        if self.timestamp is None:
+            return "unknown"
+        return "yes" if self.seconds_late > 0 else "no"
 
 
 @dataclass
@@ -47,11 +64,18 @@ class AssignmentRow:
     status: str
     flags: list[str]
     detail: str
+    submitted_at: datetime | None = None
+    late: str = ""  # yes | no | unknown | "" (no due date)
+    seconds_late: float = 0.0
+    late_penalty: float = 0.0  # already subtracted from score
 
     def as_csv(self) -> dict[str, str]:
+        when = self.submitted_at.astimezone(timezone.utc).isoformat(timespec="seconds") if self.submitted_at else ""
         return {"student_id": spreadsheet_safe(self.student_id), "assignment": spreadsheet_safe(self.assignment),
                 "score": _num(self.score), "max_score": _num(self.max_score), "status": self.status,
-                "flags": ";".join(self.flags), "detail": spreadsheet_safe(self.detail)}
+                "flags": ";".join(self.flags), "detail": spreadsheet_safe(self.detail), "submitted_at": when,
+                "late": self.late, "time_late": format_delay(self.seconds_late) if self.late == "yes" else "",
+                "late_penalty": _num(self.late_penalty) if self.late_penalty else ""}
 
 
 def _num(x: float) -> str:
@@ -78,6 +102,8 @@ def assignment_rows(grades: list[NotebookGrade]) -> list[AssignmentRow]:
 
     ``graded`` when any notebook was graded; otherwise the first of error,
     invalid, missing that applies. Flags are the union, in first-seen order.
+    The score is after late penalties; the time is the latest notebook's, and
+    the assignment is as late as its latest notebook (``unknown`` wins over ``no``).
     """
     groups: dict[tuple[str, str], list[NotebookGrade]] = {}
     for g in grades:
@@ -88,8 +114,14 @@ def assignment_rows(grades: list[NotebookGrade]) -> list[AssignmentRow]:
         status = next(s for s in STATUS_ORDER if s in statuses)
         flags = list(dict.fromkeys(f for g in items for f in g.flags))
         detail = "; ".join(dict.fromkeys(g.detail for g in items if g.detail))
-        rows.append(AssignmentRow(student, assignment, sum(g.score for g in items),
-                                  sum(g.max_score for g in items), status, flags, detail))
+        lates = {g.late for g in items}
+        late = next((v for v in ("yes", "unknown", "no") if v in lates), "")
+        times = [g.timestamp for g in items if g.timestamp is not None]
+        penalty = sum(g.late_penalty for g in items)
+        rows.append(AssignmentRow(student, assignment, sum(g.score for g in items) - penalty,
+                                  sum(g.max_score for g in items), status, flags, detail,
+                                  max(times) if times else None, late,
+                                  max(g.seconds_late for g in items), penalty))
     return rows
 
 
@@ -114,9 +146,16 @@ def write_grades_csv(path: Path, rows: list[AssignmentRow]) -> list[dict[str, st
 
 
 class GradebookWriter:
-    """Writes notebook grades into nbgrader's gradebook (any SQLAlchemy URL)."""
+    """Writes notebook grades into nbgrader's gradebook (any SQLAlchemy URL).
 
-    def __init__(self, db_url: str) -> None:
+    Lateness is nbgrader's own: the assignment's due date (plus the student's
+    extension, if the gradebook has one) against the submission's time; the
+    penalty comes from ``late_plugin`` (nbgrader's ``LateSubmissionPlugin`` or
+    any class configured as ``AssignLatePenalties.plugin_class``), bounded to
+    the notebook's score as nbgrader bounds it.
+    """
+
+    def __init__(self, db_url: str, late_plugin: Any = None) -> None:
         ensure_alembic_on_path()
         import warnings
 
@@ -128,6 +167,15 @@ class GradebookWriter:
         warnings.filterwarnings("ignore", category=SAWarning, module=r"nbgrader\.api")
 
         self.gb = Gradebook(db_url)
+        self.late_plugin = late_plugin
+
+    def set_due_date(self, assignment: str, due: datetime | None) -> None:
+        """Store ``assignment``'s due date (aware) in the gradebook; None leaves the gradebook's own."""
+        if due is None:
+            return
+        naive_utc = due.astimezone(timezone.utc).replace(tzinfo=None)
+        self.gb.update_or_create_assignment(assignment, duedate=naive_utc)
+        self.gb.db.commit()
 
     def close(self) -> None:
         self.gb.close()
@@ -158,10 +206,25 @@ class GradebookWriter:
                 pass
             return
         kwargs = {"timestamp": grade.timestamp} if grade.timestamp else {}
-        gb.update_or_create_submission(grade.assignment, grade.student, **kwargs)
+        submission = gb.update_or_create_submission(grade.assignment, grade.student, **kwargs)
         notebook = gb.find_submission_notebook(grade.notebook, grade.assignment, grade.student)
         for g in notebook.grades:
             if g.cell.name in grade.points:  # the autograded tests; manual grades are left alone
                 g.auto_score = float(grade.points[g.cell.name])
+        self._apply_late_policy(grade, submission, notebook)
         notebook.flagged = bool(grade.flags) or grade.status != "graded"
         gb.db.commit()
+
+    def _apply_late_policy(self, grade: NotebookGrade, submission: Any, notebook: Any) -> None:
+        grade.due = submission.duedate
+        grade.seconds_late = float(submission.total_seconds_late) if grade.timestamp else 0.0
+        notebook.late_submission_penalty = None
+        if grade.seconds_late > 0:
+            if "late" not in grade.flags:
+                grade.flags.append("late")
+            penalty = None
+            if self.late_plugin is not None:
+                penalty = self.late_plugin.late_submission_penalty(grade.student, grade.score, grade.seconds_late)
+            if penalty is not None:
+                grade.late_penalty = min(max(float(penalty), 0.0), grade.score)
+                notebook.late_submission_penalty = grade.late_penalty
