@@ -36,6 +36,12 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+# The stable formulas live in one place (softmax with the max taken out, log-softmax,
+# sigmoid through tanh); the graph's ops reuse them.
+from .losses import log_softmax as _log_softmax
+from .losses import sigmoid as _sigmoid
+from .losses import softmax as _softmax
+
 __all__ = [
     "Tensor", "as_tensor", "exp", "log", "sigmoid", "relu", "tanh", "softmax",
     "sum", "mean", "reshape", "transpose", "matmul", "softmax_cross_entropy",
@@ -55,69 +61,89 @@ ArrayLike = Any
 # --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Op:
+    """Everything the kit knows about one operation, in one place.
+
+    ``forward`` and ``backward`` are the maths. ``symbol`` is how the graph widget
+    writes the op in its box (``infix`` when it also reads as ``a + b``), and
+    ``tf(tf, node, *parent_tensors)`` is the same op in TensorFlow, used by
+    :func:`dlbricks.keras_tools.tape_gradients`; it receives the ``tensorflow``
+    module as an argument, so this module never imports TensorFlow.
+    """
+
     name: str
     forward: Callable[..., np.ndarray]
     backward: Callable[..., tuple]
     # True when backward accepts needs=(bool per parent) and skips unwanted gradients
     skips_unneeded: bool = False
+    symbol: str | None = None
+    infix: str | None = None
+    tf: Callable[..., Any] | None = None
 
 
 OPS: dict[str, Op] = {}
 
 
 def _define(name: str, forward: Callable[..., np.ndarray], backward: Callable[..., tuple],
-            skips_unneeded: bool = False) -> None:
-    OPS[name] = Op(name, forward, backward, skips_unneeded)
+            skips_unneeded: bool = False, *, symbol: str | None = None, infix: str | None = None,
+            tf: Callable[..., Any] | None = None) -> None:
+    OPS[name] = Op(name, forward, backward, skips_unneeded, symbol or infix, infix, tf)
 
 
 # z = a + b        dz/da = 1, dz/db = 1
 _define("add", forward=lambda a, b: a + b,
-        backward=lambda g, z, a, b: (g, g))
+        backward=lambda g, z, a, b: (g, g),
+        infix="+", tf=lambda tf, node, a, b: a + b)
 # z = a - b        dz/da = 1, dz/db = -1
 _define("sub", forward=lambda a, b: a - b,
-        backward=lambda g, z, a, b: (g, -g))
+        backward=lambda g, z, a, b: (g, -g),
+        infix="\u2212", tf=lambda tf, node, a, b: a - b)
 # z = a * b        dz/da = b, dz/db = a
 _define("mul", forward=lambda a, b: a * b,
-        backward=lambda g, z, a, b: (g * b, g * a))
+        backward=lambda g, z, a, b: (g * b, g * a),
+        infix="\u00d7", tf=lambda tf, node, a, b: a * b)
 # z = a / b        dz/da = 1/b, dz/db = -a/b^2
 _define("div", forward=lambda a, b: a / b,
-        backward=lambda g, z, a, b: (g / b, -g * a / (b * b)))
+        backward=lambda g, z, a, b: (g / b, -g * a / (b * b)),
+        infix="/", symbol="\u00f7", tf=lambda tf, node, a, b: a / b)
 # z = -a           dz/da = -1
 _define("neg", forward=lambda a: -a,
-        backward=lambda g, z, a: (-g,))
+        backward=lambda g, z, a: (-g,),
+        symbol="\u2212 (neg)", tf=lambda tf, node, a: -a)
 # z = a^p (p a number)      dz/da = p a^(p-1)
 _define("pow", forward=lambda a, exponent: a ** exponent,
-        backward=lambda g, z, a, exponent: (g * exponent * a ** (exponent - 1),))
+        backward=lambda g, z, a, exponent: (g * exponent * a ** (exponent - 1),),
+        symbol="pow", tf=lambda tf, node, a: tf.pow(a, tf.constant(node.attrs["exponent"], dtype=a.dtype)))
 # z = a^b (b a tensor)      dz/da = b a^(b-1), dz/db = z log a
 _define("pow_tensor", forward=lambda a, b: a ** b,
-        backward=lambda g, z, a, b: (g * b * a ** (b - 1), g * z * np.log(a)))
+        backward=lambda g, z, a, b: (g * b * a ** (b - 1), g * z * np.log(a)),
+        symbol="pow", tf=lambda tf, node, a, b: tf.pow(a, b))
 # z = e^a          dz/da = e^a = z
 _define("exp", forward=np.exp,
-        backward=lambda g, z, a: (g * z,))
+        backward=lambda g, z, a: (g * z,),
+        tf=lambda tf, node, a: tf.exp(a))
 # z = log a        dz/da = 1/a
 _define("log", forward=np.log,
-        backward=lambda g, z, a: (g / a,))
+        backward=lambda g, z, a: (g / a,),
+        tf=lambda tf, node, a: tf.math.log(a))
 # z = 1/(1+e^-a), computed as (1 + tanh(a/2))/2: no overflow for large |a|
 #                  dz/da = z (1 - z)
-_define("sigmoid", forward=lambda a: 0.5 * (1.0 + np.tanh(0.5 * a)),
-        backward=lambda g, z, a: (g * z * (1.0 - z),))
+_define("sigmoid", forward=_sigmoid,
+        backward=lambda g, z, a: (g * z * (1.0 - z),),
+        symbol="\u03c3 sigmoid", tf=lambda tf, node, a: tf.sigmoid(a))
 # z = max(a, 0)    dz/da = 1 where a > 0, else 0
 _define("relu", forward=lambda a: np.maximum(a, 0),
-        backward=lambda g, z, a: (g * (a > 0),))
+        backward=lambda g, z, a: (g * (a > 0),),
+        tf=lambda tf, node, a: tf.nn.relu(a))
 # z = tanh a       dz/da = 1 - z^2
 _define("tanh", forward=np.tanh,
-        backward=lambda g, z, a: (g * (1.0 - z * z),))
-
-
-def _softmax(a: np.ndarray, axis: int = -1) -> np.ndarray:
-    # Subtracting the max changes nothing mathematically and keeps exp() finite.
-    e = np.exp(a - a.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
+        backward=lambda g, z, a: (g * (1.0 - z * z),),
+        tf=lambda tf, node, a: tf.tanh(a))
 
 
 # z = softmax(a)   dz_i/da_j = z_i (delta_ij - z_j), so g -> z * (g - <g, z>)
 _define("softmax", forward=_softmax,
-        backward=lambda g, z, a, axis: (z * (g - (g * z).sum(axis=axis, keepdims=True)),))
+        backward=lambda g, z, a, axis: (z * (g - (g * z).sum(axis=axis, keepdims=True)),),
+        tf=lambda tf, node, a: tf.nn.softmax(a, axis=node.attrs.get("axis", -1)))
 
 
 def _expand_reduced(g: np.ndarray, shape: tuple, axis, keepdims: bool) -> np.ndarray:
@@ -137,17 +163,23 @@ def _count(shape: tuple, axis) -> int:
 
 # z = sum of a over axis     dz/da = 1 for every summed entry
 _define("sum", forward=lambda a, axis, keepdims: np.sum(a, axis=axis, keepdims=keepdims),
-        backward=lambda g, z, a, axis, keepdims: (_expand_reduced(g, a.shape, axis, keepdims),))
+        backward=lambda g, z, a, axis, keepdims: (_expand_reduced(g, a.shape, axis, keepdims),),
+        symbol="\u03a3 sum",
+        tf=lambda tf, node, a: tf.reduce_sum(a, axis=_tf_axis(node), keepdims=node.attrs["keepdims"]))
 # z = mean of a over axis    dz/da = 1/n for every averaged entry
 _define("mean", forward=lambda a, axis, keepdims: np.mean(a, axis=axis, keepdims=keepdims),
         backward=lambda g, z, a, axis, keepdims: (
-            _expand_reduced(g, a.shape, axis, keepdims) / _count(a.shape, axis),))
+            _expand_reduced(g, a.shape, axis, keepdims) / _count(a.shape, axis),),
+        tf=lambda tf, node, a: tf.reduce_mean(a, axis=_tf_axis(node), keepdims=node.attrs["keepdims"]))
 # Reshape and transpose only move entries: the gradient moves them back.
 _define("reshape", forward=lambda a, shape: np.reshape(a, shape),
-        backward=lambda g, z, a, shape: (np.reshape(g, a.shape),))
+        backward=lambda g, z, a, shape: (np.reshape(g, a.shape),),
+        tf=lambda tf, node, a: tf.reshape(a, node.attrs["shape"]))
 _define("transpose", forward=lambda a, axes: np.transpose(a, axes),
         backward=lambda g, z, a, axes: (
-            np.transpose(g, None if axes is None else np.argsort(axes)),))
+            np.transpose(g, None if axes is None else np.argsort(axes)),),
+        symbol="transpose", tf=lambda tf, node, a: tf.transpose(
+            a, perm=None if node.attrs["axes"] is None else list(node.attrs["axes"])))
 
 
 def _matmul_backward(g: np.ndarray, z: np.ndarray, a: np.ndarray, b: np.ndarray,
@@ -165,7 +197,8 @@ def _matmul_backward(g: np.ndarray, z: np.ndarray, a: np.ndarray, b: np.ndarray,
     return da, db
 
 
-_define("matmul", forward=np.matmul, backward=_matmul_backward, skips_unneeded=True)
+_define("matmul", forward=np.matmul, backward=_matmul_backward, skips_unneeded=True,
+        infix="@", tf=lambda tf, node, a, b: _tf_matmul(tf, a, b))
 
 
 def _index_backward(g: np.ndarray, z: np.ndarray, a: np.ndarray, index) -> tuple:
@@ -175,13 +208,8 @@ def _index_backward(g: np.ndarray, z: np.ndarray, a: np.ndarray, index) -> tuple
     return (da,)
 
 
-_define("getitem", forward=lambda a, index: a[index], backward=_index_backward)
-
-
-def _log_softmax(a: np.ndarray) -> np.ndarray:
-    # log softmax(a) = a - max - log sum exp(a - max): finite even for logits of +-1000
-    shifted = a - a.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+_define("getitem", forward=lambda a, index: a[index], backward=_index_backward,
+        symbol="[ ] index", tf=lambda tf, node, a: _tf_getitem(tf, a, node.attrs["index"]))
 
 
 def _one_hot_like(labels: np.ndarray, logits: np.ndarray) -> np.ndarray:
@@ -207,13 +235,65 @@ def _sce_backward(g, z, logits, labels) -> tuple:
     return g * (_softmax(logits) - targets) / n, None
 
 
-_define("softmax_cross_entropy", forward=_sce_forward, backward=_sce_backward)
+_define("softmax_cross_entropy", forward=_sce_forward, backward=_sce_backward,
+        symbol="cross-entropy", tf=lambda tf, node, z, y: _tf_softmax_cross_entropy(tf, node, z, y))
 
 # Comparisons are not differentiable: they pass no gradient back.
 _define("argmax", forward=lambda a, axis: np.argmax(a, axis=axis),
-        backward=lambda g, z, a, axis: (None,))
+        backward=lambda g, z, a, axis: (None,),
+        tf=lambda tf, node, a: tf.argmax(a, axis=node.attrs["axis"]))
 _define("equal", forward=lambda a, b: (a == b).astype(np.float64),
-        backward=lambda g, z, a, b: (None, None))
+        backward=lambda g, z, a, b: (None, None),
+        tf=lambda tf, node, a, b: tf.stop_gradient(
+            tf.cast(tf.equal(tf.cast(a, tf.float64), tf.cast(b, tf.float64)), tf.as_dtype(node.value.dtype))))
+
+
+# --------------------------------------------------------------------------
+# TensorFlow counterparts that need more than one call (used by Op.tf; the
+# ``tf`` module is passed in, never imported here)
+# --------------------------------------------------------------------------
+def _tf_axis(node: "Tensor") -> Any:
+    axis = node.attrs.get("axis")
+    return list(axis) if isinstance(axis, (tuple, list)) else axis
+
+
+def _tf_matmul(tf: Any, a: Any, b: Any) -> Any:
+    # numpy's rules for 1-D operands: promote to a matrix, multiply, drop the axis again.
+    if a.shape.rank == 1 and b.shape.rank == 1:
+        return tf.tensordot(a, b, axes=1)
+    if a.shape.rank == 1:
+        return tf.squeeze(tf.linalg.matmul(a[None, :], b), axis=-2)
+    if b.shape.rank == 1:
+        return tf.squeeze(tf.linalg.matmul(a, b[:, None]), axis=-1)
+    return tf.linalg.matmul(a, b)
+
+
+def _tf_getitem(tf: Any, a: Any, index: Any) -> Any:
+    basic = (int, slice, type(Ellipsis), type(None))
+    parts = index if isinstance(index, tuple) else (index,)
+    if builtins.all(isinstance(p, basic) for p in parts):
+        return a[index]
+    if not isinstance(index, tuple):
+        ids = np.asarray(index)
+        if ids.dtype.kind in "iu":
+            return tf.gather(a, ids, axis=0)
+        if ids.dtype.kind == "b":
+            return tf.boolean_mask(a, ids)
+    raise NotImplementedError("tape_gradients replays basic indexing (ints and slices) and "
+                              "integer or boolean index arrays on the first axis only.")
+
+
+def _tf_softmax_cross_entropy(tf: Any, node: "Tensor", logits: Any, labels: Any) -> Any:
+    # TensorFlow's own fused op; then the graph's reduction: sum over the batch / N.
+    dtype = tf.as_dtype(node.parents[0].value.dtype)
+    logits = tf.cast(logits, dtype)
+    if labels.shape.rank == logits.shape.rank:
+        targets = tf.cast(labels, dtype)
+    else:
+        targets = tf.one_hot(tf.cast(labels, tf.int64), depth=logits.shape[-1], dtype=dtype)
+    per_sample = tf.nn.softmax_cross_entropy_with_logits(labels=tf.stop_gradient(targets), logits=logits)
+    n = logits.shape[0] if logits.shape.rank > 1 else 1
+    return tf.reduce_sum(per_sample) / tf.constant(n, dtype=dtype)
 
 
 # --------------------------------------------------------------------------

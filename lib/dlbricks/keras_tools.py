@@ -341,104 +341,18 @@ def tape_gradients(output: "Tensor", variables: Sequence["Tensor"]) -> list[np.n
     return [np.asarray(g.numpy()) for g in grads]
 
 
-def _axis(axis: Any) -> Any:
-    return list(axis) if isinstance(axis, (tuple, list)) else axis
-
-
 def _replay(tf: Any, node: "Tensor", args: list) -> Any:
-    """The TensorFlow operation for one dlbricks node (its op name and attrs)."""
-    op, attrs = node.op, node.attrs
+    """The TensorFlow operation for one dlbricks node: its op's own ``tf`` rule (``graph.OPS``)."""
+    from . import graph as G
+
+    op = G.OPS.get(node.op)
+    if op is None or op.tf is None:
+        raise NotImplementedError(f"tape_gradients cannot replay the op {node.op!r} in TensorFlow.")
     dtype = tf.as_dtype(node.value.dtype) if node.value is not None and node.value.dtype.kind == "f" else None
-    if dtype is not None and op not in ("softmax_cross_entropy", "argmax", "equal"):
+    if dtype is not None and node.op not in ("softmax_cross_entropy", "argmax", "equal"):
         # numpy promotes mixed float32/float64 silently; TensorFlow needs one dtype.
         args = [tf.cast(a, dtype) if a.dtype.is_floating or a.dtype.is_integer else a for a in args]
-    if op == "add":
-        return args[0] + args[1]
-    if op == "sub":
-        return args[0] - args[1]
-    if op == "mul":
-        return args[0] * args[1]
-    if op == "div":
-        return args[0] / args[1]
-    if op == "neg":
-        return -args[0]
-    if op == "pow":
-        return tf.pow(args[0], tf.constant(attrs["exponent"], dtype=args[0].dtype))
-    if op == "pow_tensor":
-        return tf.pow(args[0], args[1])
-    if op == "exp":
-        return tf.exp(args[0])
-    if op == "log":
-        return tf.math.log(args[0])
-    if op == "sigmoid":
-        return tf.sigmoid(args[0])
-    if op == "relu":
-        return tf.nn.relu(args[0])
-    if op == "tanh":
-        return tf.tanh(args[0])
-    if op == "softmax":
-        return tf.nn.softmax(args[0], axis=attrs.get("axis", -1))
-    if op == "sum":
-        return tf.reduce_sum(args[0], axis=_axis(attrs.get("axis")), keepdims=attrs.get("keepdims", False))
-    if op == "mean":
-        return tf.reduce_mean(args[0], axis=_axis(attrs.get("axis")), keepdims=attrs.get("keepdims", False))
-    if op == "reshape":
-        return tf.reshape(args[0], attrs["shape"])
-    if op == "transpose":
-        axes = attrs.get("axes")
-        return tf.transpose(args[0], perm=None if axes is None else list(axes))
-    if op == "matmul":
-        return _matmul(tf, args[0], args[1])
-    if op == "getitem":
-        return _getitem(tf, args[0], attrs["index"])
-    if op == "softmax_cross_entropy":
-        return _softmax_cross_entropy(tf, node, args[0], args[1])
-    if op == "argmax":
-        return tf.argmax(args[0], axis=attrs.get("axis", -1))
-    if op == "equal":
-        a, b = (tf.cast(x, tf.float64) for x in args)
-        return tf.stop_gradient(tf.cast(tf.equal(a, b), tf.as_dtype(node.value.dtype)))
-    raise NotImplementedError(f"tape_gradients cannot replay the op {op!r} in TensorFlow.")
-
-
-def _matmul(tf: Any, a: Any, b: Any) -> Any:
-    # numpy's rules for 1-D operands: promote to a matrix, multiply, drop the axis again.
-    if a.shape.rank == 1 and b.shape.rank == 1:
-        return tf.tensordot(a, b, axes=1)
-    if a.shape.rank == 1:
-        return tf.squeeze(tf.linalg.matmul(a[None, :], b), axis=-2)
-    if b.shape.rank == 1:
-        return tf.squeeze(tf.linalg.matmul(a, b[:, None]), axis=-1)
-    return tf.linalg.matmul(a, b)
-
-
-def _getitem(tf: Any, a: Any, index: Any) -> Any:
-    basic = (int, slice, type(Ellipsis), type(None))
-    parts = index if isinstance(index, tuple) else (index,)
-    if all(isinstance(p, basic) for p in parts):
-        return a[index]
-    if not isinstance(index, tuple):
-        ids = np.asarray(index)
-        if ids.dtype.kind in "iu":
-            return tf.gather(a, ids, axis=0)
-        if ids.dtype.kind == "b":
-            return tf.boolean_mask(a, ids)
-    raise NotImplementedError("tape_gradients replays basic indexing (ints and slices) and "
-                              "integer or boolean index arrays on the first axis only.")
-
-
-def _softmax_cross_entropy(tf: Any, node: "Tensor", logits: Any, labels: Any) -> Any:
-    # TensorFlow's own fused op; then the graph's reduction: sum over the batch / N.
-    dtype = tf.as_dtype(node.parents[0].value.dtype)
-    logits = tf.cast(logits, dtype)
-    if labels.shape.rank == logits.shape.rank:
-        targets = tf.cast(labels, dtype)
-    else:
-        targets = tf.one_hot(tf.cast(labels, tf.int64), depth=logits.shape[-1], dtype=dtype)
-    per_sample = tf.nn.softmax_cross_entropy_with_logits(labels=tf.stop_gradient(targets),
-                                                         logits=logits)
-    n = logits.shape[0] if logits.shape.rank > 1 else 1
-    return tf.reduce_sum(per_sample) / tf.constant(n, dtype=dtype)
+    return op.tf(tf, node, *args)
 
 
 # --------------------------------------------------------------------------

@@ -18,6 +18,8 @@ from autograder.samples import load_pair, solved_release, with_cell, write_submi
 
 from .conftest import FIXTURE_ASSIGNMENT, FIXTURE_COURSE
 
+REPO = Path(__file__).resolve().parents[2]  # this checkout, wherever it was cloned
+
 SECRET_ENV = "AUTOGRADER_TEST_SECRET"
 SECRET_VALUE = "s3cr3t-9f2c1e-never-in-a-sandbox"
 # Lines of the fixture's hidden tests: they must never reach a student's feedback.
@@ -171,9 +173,9 @@ def crafted_batch(loopback_port: int) -> list[Crafted]:
     # Snooping: nothing secret is visible, and nothing leaks into the feedback.
     snoop = (
         "import glob, os, linecache\n"
-        "for _p in ['/work/main/source', '/work/main/tests', '/root/.ssh', '/root']:\n"
+        f"for _p in [{str(REPO / 'source')!r}, {str(REPO / 'tests')!r}, '/root/.ssh', '/root']:\n"
         "    print(_p, 'VISIBLE' if os.path.exists(_p) and os.listdir(_p) else 'hidden')\n"
-        "for _top in ['/work', '/home', '/tmp', '/root', '/opt', '/etc']:\n"
+        f"for _top in [{str(REPO.parent)!r}, '/work', '/home', '/tmp', '/root', '/opt', '/etc']:\n"
         "    print('gradebooks:', glob.glob(_top + '/**/gradebook.db', recursive=True))\n"
         "    print('notebooks:', glob.glob(_top + '/**/*.ipynb', recursive=True))\n"
         "print('environment:', dict(os.environ))\n"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -22,7 +23,13 @@ def softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
     return ez / ez.sum(axis=axis, keepdims=True)
 
 
-RNG = np.random.default_rng(0)
+RNG = np.random.default_rng(0)  # replaced in every test by its own seeded generator
+
+
+@pytest.fixture(autouse=True)
+def _test_seeded_rng(rng, monkeypatch):
+    # The values a test draws depend on that test alone, not on what its xdist worker ran before.
+    monkeypatch.setattr(sys.modules[__name__], "RNG", rng)
 X = RNG.normal(size=(5, 3))
 W = RNG.normal(size=(3, 4))
 B = RNG.normal(size=4)

@@ -1,6 +1,7 @@
 """dlbricks.graph: every op's gradient, broadcasting, accumulation, symbolic mode."""
 from __future__ import annotations
 
+import sys
 import zlib
 
 import numpy as np
@@ -9,7 +10,13 @@ import pytest
 from dlbricks import graph as G
 from dlbricks.gradcheck import numerical_grad, rel_error
 
-RNG = np.random.default_rng(1234)
+RNG = np.random.default_rng(1234)  # replaced in every test by its own seeded generator
+
+
+@pytest.fixture(autouse=True)
+def _test_seeded_rng(rng, monkeypatch):
+    # The values a test draws depend on that test alone, not on what its xdist worker ran before.
+    monkeypatch.setattr(sys.modules[__name__], "RNG", rng)
 
 
 def _grad_check(build, *shapes, positive=False, tol=1e-5):

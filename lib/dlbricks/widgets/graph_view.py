@@ -58,14 +58,17 @@ GRAD_COLOUR = "#c62828"
 EDGE_FONT = 9.5
 CHAR_W = 0.62  # average glyph width of a sans-serif digit, in font sizes (a safe over-estimate)
 
-# How an op is written in its box (unlisted ops are written by name).
-SYMBOLS = {
-    "add": "+", "sub": "\u2212", "mul": "\u00d7", "div": "\u00f7", "matmul": "@",
-    "neg": "\u2212 (neg)", "pow": "pow", "pow_tensor": "pow", "sigmoid": "\u03c3 sigmoid",
-    "sum": "\u03a3 sum", "transpose": "transpose", "getitem": "[ ] index",
-    "softmax_cross_entropy": "cross-entropy",
-}
-BINARY_SYMBOLS = {"add": "+", "sub": "\u2212", "mul": "\u00d7", "div": "/", "matmul": "@"}
+
+
+def _symbol(op: str) -> str:
+    """How an op is written in its box: its ``graph.OPS`` symbol, else its name."""
+    spec = graph.OPS.get(op)
+    return spec.symbol if spec is not None and spec.symbol else op
+
+
+def _infix(op: str) -> str | None:
+    spec = graph.OPS.get(op)
+    return spec.infix if spec is not None else None
 
 
 def _is_scalar(value: np.ndarray | None) -> bool:
@@ -429,8 +432,8 @@ class GraphView(View):
     def _formula(self, i: int) -> str:
         node = self.nodes[i]
         args = [_long(p.value) if _is_scalar(p.value) else f"#{j}" for p, j in zip(node.parents, self.parents[i])]
-        if node.op in BINARY_SYMBOLS and len(args) == 2:
-            expr = f"{args[0]} {BINARY_SYMBOLS[node.op]} {args[1]}"
+        if _infix(node.op) and len(args) == 2:
+            expr = f"{args[0]} {_infix(node.op)} {args[1]}"
         elif node.op == "pow":
             expr = f"{args[0]} ** {fmt(node.attrs['exponent'])}"
         else:
@@ -609,7 +612,7 @@ class GraphView(View):
             title = node.name or node.op
             kind = node.op if node.op != "const" or not node.requires_grad else "leaf"
         else:
-            sym = SYMBOLS.get(node.op, node.op)
+            sym = _symbol(node.op)
             title = f"{node.name} = {node.op}" if node.name else sym
             kind = ""
         tip = f"#{i} {self._label(i)} (level {self.levels[i]})"
