@@ -58,7 +58,7 @@ def sources_digest(course: Course, lessons: list[str]) -> dict[str, str]:
     """sha256 of each lesson's source and release notebooks (what the samples depend on)."""
     digest = {}
     for lesson in lessons:
-        h = hashlib.sha256()
+        h = hashlib.sha256(MALICIOUS.encode())  # a new cheat makes every sample stale too
         for tree in ("source", "release"):
             h.update((course.root / tree / lesson / f"{lesson}.ipynb").read_bytes())
         digest[lesson] = h.hexdigest()
@@ -69,9 +69,18 @@ def is_stale(course: Course) -> bool:
     """True when the samples were made from other sources than the current ones."""
     if not MANIFEST.is_file():
         return True
-    recorded = json.loads(MANIFEST.read_text()).get("sources", {})
-    lessons = default_lessons(course)
-    return set(recorded) != set(lessons) or sources_digest(course, lessons) != recorded
+    return bool(stale_lessons(course)) or set(_recorded()) != set(default_lessons(course))
+
+
+def _recorded() -> dict[str, str]:
+    return json.loads(MANIFEST.read_text()).get("sources", {}) if MANIFEST.is_file() else {}
+
+
+def stale_lessons(course: Course) -> list[str]:
+    """The released lessons whose samples are missing or were made from other notebooks."""
+    recorded = _recorded()
+    current = sources_digest(course, default_lessons(course))
+    return [lesson for lesson, digest in current.items() if recorded.get(lesson) != digest]
 
 
 def default_lessons(course: Course) -> list[str]:
@@ -80,9 +89,14 @@ def default_lessons(course: Course) -> list[str]:
 
 
 def make(course: Course, lessons: list[str], out: Path = SUBMITTED) -> list[Path]:
-    """Write the sample submissions for ``lessons`` under ``out``; return their paths."""
-    if out.exists():
-        shutil.rmtree(out)
+    """Write the sample submissions for ``lessons`` under ``out``; return their paths.
+
+    Only these lessons' samples are replaced: every other lesson's samples and its
+    manifest entry stay as they are (lessons that no longer exist are dropped).
+    """
+    for lesson in lessons:
+        for student_dir in out.glob("*/"):
+            shutil.rmtree(student_dir / lesson, ignore_errors=True)
     written = []
     for lesson in lessons:
         release, source = load_pair(course.root, lesson)
@@ -104,20 +118,36 @@ def make(course: Course, lessons: list[str], out: Path = SUBMITTED) -> list[Path
         first = solution_cells(malicious)[0]
         first.source = first.source + "\n" + MALICIOUS
         written.append(write_submission(out, "eve_malicious", lesson, lesson, malicious))
-    MANIFEST.write_text(json.dumps({"sources": sources_digest(course, lessons)}, indent=1, sort_keys=True) + "\n")
+    known = set(default_lessons(course))
+    for student_dir in out.glob("*/"):  # samples of lessons that were removed from the course
+        for lesson_dir in student_dir.glob("*/"):
+            if lesson_dir.name not in known:
+                shutil.rmtree(lesson_dir)
+    sources = {k: v for k, v in _recorded().items() if k in known}
+    sources.update(sources_digest(course, lessons))
+    MANIFEST.write_text(json.dumps({"sources": sources}, indent=1, sort_keys=True) + "\n")
     return written
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--lessons", nargs="*", help="lessons to sample (default: every released lesson)")
+    parser.add_argument("--lessons", nargs="*",
+                        help="lessons to sample; the others' samples are kept (default: the lessons whose "
+                             "samples are missing or stale)")
+    parser.add_argument("--all", action="store_true", help="regenerate every released lesson's samples")
     parser.add_argument("--course-dir", default=str(REPO), help="course directory (default: this repository)")
     args = parser.parse_args(argv)
     course = Course(Path(args.course_dir).resolve())
-    lessons = args.lessons or default_lessons(course)
-    if not lessons:
+    if not default_lessons(course):
         print(f"No released lessons in {course.root}: run `make release` first.", file=sys.stderr)
         return 1
+    lessons = args.lessons or (default_lessons(course) if args.all else stale_lessons(course))
+    if not lessons:
+        print("Every lesson's samples follow its notebooks: nothing to do (--all regenerates them all).")
+        MANIFEST.write_text(json.dumps({"sources": {k: v for k, v in _recorded().items()
+                                                    if k in default_lessons(course)}},
+                                       indent=1, sort_keys=True) + "\n")
+        return 0
     for path in make(course, lessons):
         print(f"wrote {path.relative_to(EXAMPLES.parent) if path.is_relative_to(EXAMPLES.parent) else path}")
     return 0

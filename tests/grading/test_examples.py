@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
 from pathlib import Path
 
 import nbformat
@@ -51,3 +52,37 @@ def test_committed_samples_follow_the_committed_lessons(make_submissions):
     assert not make_submissions.is_stale(Course(REPO)), (
         "examples/submitted was made from other lesson notebooks than source/ and release/ hold now: "
         "run `.venv/bin/python examples/make_submissions.py` and commit examples/")
+
+
+def test_one_lesson_is_regenerated_without_touching_the_others(make_submissions, fixture_course, tmp_path,
+                                                               monkeypatch):
+    monkeypatch.setattr(make_submissions, "MANIFEST", tmp_path / "manifest.json")
+    for tree in ("source", "release"):  # a second lesson: the fixture under another name
+        src = fixture_course / tree / FIXTURE_ASSIGNMENT
+        dst = fixture_course / tree / "01_other"
+        dst.mkdir()
+        (dst / "01_other.ipynb").write_bytes((src / f"{FIXTURE_ASSIGNMENT}.ipynb").read_bytes())
+    course = Course(fixture_course)
+    out = tmp_path / "submitted"
+    make_submissions.make(course, [FIXTURE_ASSIGNMENT, "01_other"], out=out)
+    kept = out / "ada_right" / FIXTURE_ASSIGNMENT / f"{FIXTURE_ASSIGNMENT}.ipynb"
+    kept.write_text(kept.read_text() + " ")  # a mark that regenerating 01_other must leave alone
+    before = json.loads((tmp_path / "manifest.json").read_text())["sources"][FIXTURE_ASSIGNMENT]
+
+    other = fixture_course / "source" / "01_other" / "01_other.ipynb"
+    other.write_text(other.read_text() + "\n")
+    assert make_submissions.stale_lessons(course) == ["01_other"]
+    make_submissions.make(course, make_submissions.stale_lessons(course), out=out)
+    assert kept.read_text().endswith(" "), "the other lesson's samples were rewritten"
+    sources = json.loads((tmp_path / "manifest.json").read_text())["sources"]
+    assert sources[FIXTURE_ASSIGNMENT] == before and set(sources) == {FIXTURE_ASSIGNMENT, "01_other"}
+    assert not make_submissions.is_stale(course)
+
+
+def test_new_sample_files_are_not_swallowed_by_the_ignore_rules():
+    # submitted/ is runtime state of a course folder and ignored, except the committed samples.
+    probe = REPO / "examples" / "submitted" / "new_student" / "09_new" / "09_new.ipynb"
+    proc = subprocess.run(["git", "check-ignore", "-q", str(probe)], cwd=REPO, capture_output=True, text=True)
+    if proc.returncode == 128:
+        pytest.skip(f"not a git checkout: {proc.stderr.strip()}")
+    assert proc.returncode == 1, "examples/submitted/ is ignored by .gitignore: new sample files would not be committed"

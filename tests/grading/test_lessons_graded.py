@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 COURSE = Course(REPO)
 LESSONS = [n for n in COURSE.lessons() if (COURSE.release_dir / n / f"{n}.ipynb").is_file()]
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grading-lessons"),
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grading-lessons"), pytest.mark.timeout(2400),
               pytest.mark.skipif(not LESSONS, reason="no released lesson yet")]
 
 
