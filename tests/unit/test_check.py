@@ -419,7 +419,7 @@ def test_nan_only_matches_nan_at_the_same_place():
 
 def test_dict_and_list_structures():
     message = failure(check.close, {"W": W, "b": B + 1}, {"W": W, "b": B}, label="grads")
-    assert message.startswith("grads: at ['b']:")
+    assert message.startswith("grads: 1 of 2 keys wrong: ['b']; right: ['W'].\nat ['b']:")
     assert "missing keys ['b']" in failure(check.close, {"W": W}, {"W": W, "b": B})
     ragged = [np.ones(2), np.zeros(3)]
     check.close([np.ones(2), np.zeros(3)], ragged)

@@ -80,6 +80,7 @@ from .checks import (
 )
 from .codec import MAX_RECORD_ELEMENTS, TooLarge, Unrecordable, decode_value, encode_value
 from .judges import Verdict
+from .notebook import also_at_grading, install as _install_notebook_hooks
 from .rejudge import rejudge, rejudge_details
 from .tolerance import DEFAULT_ATOL, DEFAULT_RTOL
 
@@ -87,5 +88,7 @@ __all__ = [
     "close", "equal", "shape", "probabilities", "at_least", "at_most", "is_true", "raises",
     "returns_value", "gradient", "forbidden", "demo_uses", "encode_value", "decode_value", "rejudge",
     "rejudge_details", "TooLarge", "Unrecordable", "DEFAULT_RTOL", "DEFAULT_ATOL",
-    "RECORD_ENV", "MAX_RECORD_ELEMENTS", "Verdict",
+    "RECORD_ENV", "MAX_RECORD_ELEMENTS", "Verdict", "also_at_grading",
 ]
+
+_install_notebook_hooks()  # in IPython: short failures, a success line per checked cell

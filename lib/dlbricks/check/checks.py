@@ -5,12 +5,13 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from ..gradcheck import numerical_grad
+from . import notebook
 from .codec import UNRECORDABLE_KEY, Unrecordable, decode_value, encode_value, is_graph_tensor
 from .describe import numeric, short
 from .hints import NONE_HINT
@@ -58,11 +59,21 @@ def _finish(check: str, label: str, encoded: Any, verdict: Verdict,
         with open(path, "a", encoding="utf-8") as handle:
             handle.write(line + "\n")
             handle.flush()
+    notebook.count(bool(verdict.passed))
     if not verdict.passed:
-        message = f"{label}: {verdict.message}"
-        if hint:
-            message += f"\nHint: {hint}"
-        raise AssertionError(message)
+        raise notebook.mark(AssertionError(failure_message(label, verdict.message, hint)))
+
+
+def failure_message(label: str, message: str, hint: str | None) -> str:
+    """The message of a failed check: what differs, the exercise's own hint, then the others.
+
+    The exercise's hint knows the task, so it comes before the hints read from the values.
+    """
+    lines = message.split("\n")
+    if hint:
+        at = next((k for k, line in enumerate(lines) if line.startswith("Hint:")), len(lines))
+        lines.insert(at, f"Hint: {hint}")
+    return f"{label}: " + "\n".join(lines)
 
 
 def _finite(value: Any, what: str) -> float:
@@ -77,7 +88,8 @@ def _check_label(label: Any) -> str:
 
 
 def close(actual: Any, expected: Any, *, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL,
-          label: str = "value", hint: str | None = None, n_samples: int | None = None) -> None:
+          label: str = "value", hint: str | None = None, n_samples: int | None = None,
+          slips: Mapping[str, Any] | None = None) -> None:
     """Assert ``|actual - expected| <= atol + rtol*|expected|`` elementwise.
 
     Parameters
@@ -99,14 +111,49 @@ def close(actual: Any, expected: Any, *, rtol: float = DEFAULT_RTOL, atol: float
         mean squared error of 3 pairs. Only the hints use it: a single number that is
         exactly N times (or 1/N of) the expected one is then called a sum where a mean
         was wanted (or the reverse), which a lone number could not show by itself.
+    slips : dict text -> value, optional
+        Known wrong answers of this exercise and what each means, e.g. for a sigmoid's
+        backward rule ``{"the derivative uses the input a where it needs the output z":
+        g * a * (1 - a)}``. When the student's value matches one (same tolerance rule),
+        its text is the hint, in place of the hints guessed from the values. Say what went
+        wrong, never the answer.
     """
     params = {"rtol": float(rtol), "atol": float(atol)}
     tolerances(params)
     reference = _reference(expected, "value")
+    known = _slips(slips)
     encoded, value = _capture(actual)
     params["expected_shape"] = list(np.shape(reference)) if numeric(reference) is not None else None
     _declare_samples(params, n_samples)
-    _finish("close", _check_label(label), encoded, judge_close(value, reference, params), params, hint)
+    verdict = judge_close(value, reference, params)
+    if not verdict.passed and known:
+        verdict = _with_slip(verdict, value, known, params)
+    _finish("close", _check_label(label), encoded, verdict, params, hint)
+
+
+def _slips(slips: Mapping[str, Any] | None) -> list[tuple[str, Any]]:
+    """The test's known wrong answers as (text, value as the judges see it)."""
+    if slips is None:
+        return []
+    if not isinstance(slips, Mapping):
+        raise TypeError("slips must be a dict: what the mistake is -> the value it produces")
+    known = []
+    for text, wrong in slips.items():
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("each slip needs a sentence saying what went wrong")
+        known.append((text.strip(), _reference(wrong, f"value of the slip {text!r}")))
+    return known
+
+
+def _with_slip(verdict: Verdict, value: Any, known: list[tuple[str, Any]],
+               params: Mapping[str, Any]) -> Verdict:
+    """The failure with the first matching known slip as its hint (replacing guessed hints)."""
+    for text, wrong in known:
+        if judge_close(value, wrong, params).passed:
+            kept = [line for line in verdict.message.split("\n") if not line.startswith("Hint:")]
+            sentence = text[0].upper() + text[1:]
+            return Verdict(False, "\n".join(kept + [f"Hint: {sentence.rstrip('.')}."]))
+    return verdict
 
 
 def _declare_samples(params: dict[str, Any], n_samples: int | None) -> None:

@@ -254,18 +254,17 @@ def _mean_sum_hint(k: int, whose: str) -> str:
 
 def _factor_hint(c: float, whose: str, n_samples: int | None) -> str | None:
     """The hint for ``actual == c * expected`` once the scale is known to be real."""
+    # The wording names no idea of a later lesson: only what the numbers show.
     if _near(c, -1.0):
-        return ("Hint: your result has the opposite sign of the expected one: check the sign "
-                "of the error (y_pred - y vs y - y_pred), of a derivative, or of the update "
-                "(w = w - lr * grad moves downhill).")
+        return ("Hint: your result has the opposite sign of the expected one: a sign is flipped "
+                "somewhere (a subtraction in the wrong order, or a minus sign lost or added).")
     if _near(c, 2.0) or _near(c, 0.5):
         which = "twice" if _near(c, 2.0) else "half"
-        return (f"Hint: your result is {which} the expected value: a factor of 2 is off. "
-                "The derivative of x**2 is 2*x, and a loss written as (1/2)*sum(...) loses "
-                "that 2; check which convention the exercise uses.")
+        return (f"Hint: your result is {which} the expected value: a factor of 2 is off "
+                "somewhere (a term counted twice, or a 2 or 1/2 left out).")
     if _near(c, -2.0) or _near(c, -0.5):
-        return ("Hint: the result has the wrong sign and is off by a factor of 2: check the "
-                "sign of the error term and the 2 from differentiating a square.")
+        return ("Hint: the result has the wrong sign and is off by a factor of 2: look for a "
+                "flipped sign and a 2 (or 1/2) that is missing or extra.")
     rounded = round(c)
     if rounded >= 3 and _near(c, rounded):
         if n_samples is not None and rounded != n_samples:  # not the declared count
@@ -279,6 +278,13 @@ def _factor_hint(c: float, whose: str, n_samples: int | None) -> str | None:
     if c < 0:
         return (f"Hint: your result is {c:.4g} times the expected one: the sign is flipped "
                 "and the scale is off.")
+    if whose.startswith("every"):  # one factor shared by several different values: a pattern
+        if abs(c) < 1:
+            return (f"Hint: every entry is the expected one divided by the same number "
+                    f"{1 / c:.4g}: a factor common to all of them is missing. In a chain rule "
+                    "that is the outer derivative, which multiplies every partial derivative.")
+        return (f"Hint: every entry is the expected one times the same number {c:.4g}: a "
+                "factor common to all of them is extra (multiplied in once too often).")
     return None
 
 
@@ -406,8 +412,10 @@ def value_hints(actual: np.ndarray, expected: np.ndarray, rtol: float, atol: flo
         if found:
             hints.append(found)
             break
+    # A dtype hint only when nothing else explains the values: np.sum of booleans is an
+    # integer, so "integer division" would mislead next to "a sum where a mean was wanted".
     dtype = _dtype_hint(actual, expected)
-    if dtype and not any("dtype" in h for h in hints):
+    if dtype and not hints:
         hints.append(dtype)
     return hints[:2]
 
@@ -481,3 +489,19 @@ def shape_only_hint(actual: list, expected: list) -> str | None:
     if len(actual) < len(expected):
         return "Hint: an axis is missing: did a sum/mean reduce more axes than it should?"
     return None
+
+
+def swapped_hint(pairs: list[tuple[str, str]]) -> str | None:
+    """Parts holding the value another part should hold: ``pairs`` of (where, whose value)."""
+    if not pairs:
+        return None
+    both = [(i, j) for i, j in pairs if (j, i) in pairs and i < j]
+    if both:
+        i, j = both[0]
+        return (f"Hint: the values at {i} and {j} are swapped: each holds what the other "
+                "should. In a backward rule: are the gradients returned in the order of the "
+                "inputs, and does each input's gradient use the other input's value where a "
+                "product needs it?")
+    i, j = pairs[0]
+    return (f"Hint: the value at {i} is the one expected at {j}: a part computed with the "
+            "wrong input, or put in the wrong place?")

@@ -16,7 +16,7 @@ from .codec import TooLarge, Unrecordable
 from .describe import describe_array, describe_value, numeric, short, short_array
 from .hints import (
     NONE_HINT, nonfinite_hint, rows_are_distributions, scalar_nonfinite_hint, shape_hints,
-    shape_only_hint, type_hint, value_hints,
+    shape_only_hint, swapped_hint, type_hint, value_hints,
 )
 from .tolerance import mismatch, tolerances
 
@@ -73,6 +73,10 @@ def _close_tree(actual: Any, expected: Any, rtol: float, atol: float, path: str,
     if isinstance(expected, dict):
         return _close_dict(actual, expected, rtol, atol, path, n_samples)
     expected_arr = numeric(expected)
+    if (isinstance(expected, list) and isinstance(actual, list) and len(actual) == len(expected)
+            and expected_arr is not None and expected_arr.ndim >= 2):
+        # a tuple of arrays (e.g. the gradients of a backward rule): judged part by part
+        return _close_list(actual, expected, rtol, atol, path, n_samples)
     if expected_arr is not None:
         actual_arr = numeric(actual)
         if actual_arr is None:
@@ -101,11 +105,41 @@ def _close_dict(actual: Any, expected: dict, rtol: float, atol: float, path: str
             parts.append(f"unexpected keys {extra}")
         return _at(path, Verdict(False, f"the dict has {' and '.join(parts)}; expected keys "
                                  f"{sorted(expected)}."))
-    for key in expected:
-        verdict = _close_tree(actual[key], expected[key], rtol, atol, f"{path}[{key!r}]", n_samples)
-        if not verdict.passed:
-            return verdict
-    return PASS
+    names = {key: f"[{key!r}]" for key in expected}
+    return _parts_verdict(path, "keys", names, actual, expected, rtol, atol, n_samples)
+
+
+def _parts_verdict(path: str, what: str, names: Mapping[Any, str], actual: Any, expected: Any,
+                   rtol: float, atol: float, n_samples: int | None) -> Verdict:
+    """Judge every part of a dict or list: say which parts are right and which wrong.
+
+    The first wrong part's details follow, and a hint when a wrong part holds the value
+    that another part should hold (swapped parts).
+    """
+    verdicts = {key: _close_tree(actual[key], expected[key], rtol, atol, path + name, n_samples)
+                for key, name in names.items()}
+    wrong = [key for key, verdict in verdicts.items() if not verdict.passed]
+    if not wrong:
+        return PASS
+    right = [key for key in names if key not in wrong]
+    lines = []
+    if len(names) > 1:
+        summary = f"{len(wrong)} of {len(names)} {what} wrong: {', '.join(names[k] for k in wrong)}"
+        summary += f"; right: {', '.join(names[k] for k in right)}." if right else "."
+        lines.append(summary if not path else f"at {path}: {summary}")
+    lines.append(verdicts[wrong[0]].message)
+    pairs = []
+    for i in wrong:
+        a = numeric(actual[i])
+        for j in names:
+            e = numeric(expected[j])
+            if j != i and a is not None and e is not None and a.shape == e.shape and a.size \
+                    and not mismatch(a, e, rtol, atol).any():
+                pairs.append((names[i], names[j]))
+    hint = swapped_hint(pairs)
+    if hint:
+        lines.append(hint)
+    return Verdict(False, "\n".join(lines))
 
 
 def _close_list(actual: Any, expected: list, rtol: float, atol: float, path: str,
@@ -115,11 +149,8 @@ def _close_list(actual: Any, expected: list, rtol: float, atol: float, path: str
                                  f"got {short(actual)}."))
     if len(actual) != len(expected):
         return _at(path, Verdict(False, f"expected {len(expected)} items, got {len(actual)}."))
-    for i, (a, e) in enumerate(zip(actual, expected)):
-        verdict = _close_tree(a, e, rtol, atol, f"{path}[{i}]", n_samples)
-        if not verdict.passed:
-            return verdict
-    return PASS
+    names = {i: f"[{i}]" for i in range(len(expected))}
+    return _parts_verdict(path, "items", names, actual, expected, rtol, atol, n_samples)
 
 
 def _compare_text(actual: Any, expected: Any) -> Verdict:
