@@ -83,6 +83,10 @@ RUN /opt/venv/bin/pip install --quiet --no-cache-dir --no-compile --no-index --n
  && grep -q nbgrader /tmp/labextensions.txt \
  && rm /tmp/labextensions.txt
 COPY --chown=${NB_UID}:${NB_UID} release /home/${NB_USER}/lessons
+# The default Lab is the student's: nbgrader's instructor tools off, widget state saved in
+# the notebook. An instructor runs the image with -e JUPYTER_CONFIG_PATH= to get them back.
+COPY jupyter-config/student /opt/dlbricks/jupyter-config/student
+ENV JUPYTER_CONFIG_PATH=/opt/dlbricks/jupyter-config/student
 USER ${NB_USER}
 WORKDIR /home/${NB_USER}
 EXPOSE 8888

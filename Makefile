@@ -8,7 +8,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 3
 export TF_ENABLE_ONEDNN_OPTS ?= 0
 export PYTHONDONTWRITEBYTECODE = 1
 
-.PHONY: setup lab release release-check grade demo test test-fast test-image test-image-cuda bench clean
+.PHONY: setup lab lab-instructor release release-check grade demo test test-fast test-image test-image-cuda bench clean
 
 setup: $(STAMP)
 
@@ -20,8 +20,14 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[all]"
 	touch $(STAMP)
 
+# The student's Lab: nbgrader's instructor tools (Formgrader, Create Assignment, course and
+# assignment lists) are off and widget state is saved with the notebook (jupyter-config/student).
 lab: $(STAMP)
-	$(BIN)/jupyter lab release/
+	JUPYTER_CONFIG_PATH=$(CURDIR)/jupyter-config/student $(BIN)/jupyter lab release/
+
+# The instructor's Lab on the whole repository, with every nbgrader extension.
+lab-instructor: $(STAMP)
+	$(BIN)/jupyter lab .
 
 release: $(STAMP)
 	$(BIN)/autograder release

@@ -5,18 +5,32 @@ keeps a module on one worker) and are always stopped, whatever the tests did.
 """
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 
 import pytest
 
-from .lab import ARTIFACTS, CHROMIUM_ARGS, RELEASE, ROOT, LabServer, chromium_path
+from .lab import ARTIFACTS, CHROMIUM_ARGS, RELEASE, ROOT, STUDENT_CONFIG, LabServer, chromium_path
 
 
 @pytest.fixture(scope="module")
 def lab_server(tmp_path_factory):
-    """JupyterLab on 127.0.0.1 serving a copy of release/ (plus the sources under _solutions/)."""
-    base = tmp_path_factory.mktemp("lab")
+    """JupyterLab on 127.0.0.1 serving a copy of release/ (plus the sources under _solutions/).
+
+    It is the instructor's Lab (``make lab-instructor``): every nbgrader extension is on.
+    """
+    yield from _serve(tmp_path_factory, "lab", config_path=None)
+
+
+@pytest.fixture(scope="module")
+def student_server(tmp_path_factory):
+    """The student's Lab (``make lab``: jupyter-config/student on JUPYTER_CONFIG_PATH)."""
+    yield from _serve(tmp_path_factory, "student-lab", config_path=STUDENT_CONFIG)
+
+
+def _serve(tmp_path_factory, name: str, config_path):
+    base = tmp_path_factory.mktemp(name)
     root = base / "root"
     shutil.copytree(RELEASE, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
     # nbgrader's Validate on a solved notebook must pass: the sources serve as solved copies.
@@ -24,14 +38,14 @@ def lab_server(tmp_path_factory):
                     ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
     home = base / "home"
     home.mkdir()
-    server = LabServer(root=root, home=home)
+    server = LabServer(root=root, home=home, config_path=config_path)
     try:
         server.start()
         yield server
     finally:
         server.stop()
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        (ARTIFACTS / "jupyter-lab.log").write_text(server.log_tail(200_000))
+        (ARTIFACTS / f"jupyter-{name}.log").write_text(server.log_tail(200_000))
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +80,20 @@ class PageLog:
 
 @pytest.fixture
 def lab_page(chromium, lab_server):
+    """A fresh page on the instructor's Lab (see :func:`_page`)."""
+    with _page(chromium, lab_server) as page_and_log:
+        yield page_and_log
+
+
+@pytest.fixture
+def student_page(chromium, student_server):
+    """A fresh page on the student's Lab (see :func:`_page`)."""
+    with _page(chromium, student_server) as page_and_log:
+        yield page_and_log
+
+
+@contextlib.contextmanager
+def _page(chromium, server):
     """A fresh browser context and page, logged in to the server by its token.
 
     The network here reaches only 127.0.0.1. Requests elsewhere (today only the
@@ -92,4 +120,4 @@ def lab_page(chromium, lab_server):
         yield page, log
     finally:
         context.close()
-        lab_server.shutdown_kernels()  # the next notebook gets the CPU to itself
+        server.shutdown_kernels()  # the next notebook gets the CPU to itself

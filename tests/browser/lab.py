@@ -25,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 RELEASE = ROOT / "release"
 ARTIFACTS = ROOT / "tests" / "artifacts" / "browser"
+STUDENT_CONFIG = ROOT / "jupyter-config" / "student"   # what `make lab` puts on JUPYTER_CONFIG_PATH
 
 # Chromium flags: no sandbox (containers, root), no GPU, and nothing that phones
 # home (the closed network refuses such connections, which would show up as noise).
@@ -66,10 +67,15 @@ def _free_port() -> int:
 
 @dataclass
 class LabServer:
-    """A JupyterLab server on 127.0.0.1 serving ``root`` with a random token."""
+    """A JupyterLab server on 127.0.0.1 serving ``root`` with a random token.
+
+    ``config_path`` (e.g. ``jupyter-config/student``) goes on ``JUPYTER_CONFIG_PATH``,
+    as ``make lab`` does; None serves the instructor's Lab with every extension.
+    """
 
     root: Path
     home: Path
+    config_path: Path | None = None
     port: int = field(default_factory=_free_port)
     token: str = field(default_factory=lambda: secrets.token_hex(16))
     process: subprocess.Popen | None = None
@@ -101,6 +107,9 @@ class LabServer:
         )
         env.pop("DLBRICKS_CHECK_RECORD", None)
         env.pop("JUPYTER_PATH", None)
+        env.pop("JUPYTER_CONFIG_PATH", None)
+        if self.config_path is not None:
+            env["JUPYTER_CONFIG_PATH"] = str(self.config_path)
         return env
 
     def write_settings(self) -> None:
@@ -335,3 +344,34 @@ class NotebookDriver:
         """Rendered widget views, in cell ``i`` or in the whole notebook."""
         scope = self.panel if i is None else self.cells.nth(i)
         return scope.locator(WIDGET_ROOT)
+
+    # -- the page's width, saving ------------------------------------------------------------
+    def fit_output_width(self, width: int = 1000) -> float:
+        """Resize the window so that a cell's output area is ``width`` px wide; return that width.
+
+        An output area is as wide as a code cell's editor (both start right of the prompt).
+        """
+        editor = self.panel.locator(".jp-CodeCell .jp-InputArea-editor").first
+        measured = 0.0
+        for _ in range(3):
+            measured = editor.bounding_box()["width"]
+            if abs(measured - width) <= 2:
+                break
+            size = self.page.viewport_size
+            self.page.set_viewport_size({"width": int(size["width"] - (measured - width)),
+                                         "height": size["height"]})
+            self.page.wait_for_timeout(300)
+        return measured
+
+    def save(self) -> None:
+        """Save with Ctrl+S and wait until the document is no longer marked modified."""
+        from playwright.sync_api import expect
+
+        self.panel.locator(".jp-Notebook").first.click(position={"x": 5, "y": 5})
+        self.page.keyboard.press("Escape")
+        self.page.keyboard.press("Control+s")
+        expect(self.page.locator(".lm-TabBar-tab.jp-mod-current.jp-mod-dirty")).to_have_count(0, timeout=60_000)
+
+    def is_dirty(self) -> bool:
+        """True when JupyterLab marks the open notebook as modified (unsaved changes)."""
+        return self.page.locator(".lm-TabBar-tab.jp-mod-current.jp-mod-dirty").count() > 0

@@ -232,3 +232,57 @@ def check_graph_view_walk(view, report: ViewReport) -> None:
     button["Reset"].click()
     wait_for_current(view, None, "Reset")
     report.actions.append("Step, Step, Back, Reset")
+
+
+# -- fitting the output area -------------------------------------------------------------------
+FIT_JS = """root => {
+  const out = root.closest('.jp-OutputArea-output');
+  const o = out.getBoundingClientRect();
+  const controls = Array.from(root.querySelectorAll(
+      'button, .widget-slider, .widget-toggle-buttons, select, .widget-checkbox, .graph-status'))
+    .filter(e => e.getBoundingClientRect().width > 0);
+  const outside = controls
+    .filter(e => { const r = e.getBoundingClientRect(); return r.left < o.left - 1 || r.right > o.right + 1; })
+    .map(e => (e.textContent || '').trim().slice(0, 40) || e.className);
+  return {width: o.width, overflow: out.scrollWidth - out.clientWidth, outside: outside};
+}"""
+
+CURRENT_NODE_JS = """root => {
+  const box = root.querySelector('svg.graph-view g.node.current rect');
+  if (!box) return null;
+  const r = box.getBoundingClientRect();
+  const o = root.closest('.jp-OutputArea-output').getBoundingClientRect();
+  const p = root.querySelector('.dlbricks-graph-view').getBoundingClientRect();
+  const left = Math.max(o.left, p.left), right = Math.min(o.right, p.right);
+  return {inside: r.left >= left - 1 && r.right <= right + 1 && r.width > 20,
+          node: [Math.round(r.left), Math.round(r.right)], visible: [Math.round(left), Math.round(right)]};
+}"""
+
+
+def check_fits(view, kind: str) -> None:
+    """Nothing of the view sticks out of its output area sideways: no control scrolls away."""
+    fit = view.evaluate(FIT_JS)
+    assert fit["overflow"] <= 1, (f"{kind}: the output area ({fit['width']:.0f} px) scrolls sideways "
+                                  f"by {fit['overflow']} px: the whole view is wider than the cell")
+    assert not fit["outside"], f"{kind}: controls outside the {fit['width']:.0f} px output: {fit['outside']}"
+
+
+def check_graph_walk_stays_visible(view, report: ViewReport) -> None:
+    """Step through both passes: at every few steps the current node and the controls are visible."""
+    n = view.locator("svg.graph-view g.node").count()
+    step = view.locator("button.widget-button", has_text="Step").first
+    view.locator("button.widget-button", has_text="Reset").first.click()
+    wait_for_current(view, None, "Reset")
+    looks = {1, n // 2, n, n + 1, (3 * n) // 2, 2 * n}
+    for k in range(1, 2 * n + 1):
+        step.click()
+        position = k - 1
+        expected = position if position < n else 2 * n - 1 - position
+        wait_for_current(view, str(expected), f"{k} Steps")
+        if k in looks:
+            check_fits(view, f"graph view after {k} Steps")
+            where = view.evaluate(CURRENT_NODE_JS)
+            assert where and where["inside"], (f"graph view after {k} Steps: node #{expected} at x "
+                                               f"{where and where['node']} is outside the visible "
+                                               f"{where and where['visible']}")
+    report.actions.append(f"walked {2 * n} Steps with node and controls in view")
