@@ -441,8 +441,12 @@ def conv_output_size(n: int, k: int, stride: int, padding: str) -> int:
     return (n - k) // stride + 1
 
 
-def _same_padding(n: int, k: int, stride: int) -> tuple[int, int]:
-    """TensorFlow's SAME padding: the total is split with the extra at the bottom/right."""
+def same_padding(n: int, k: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's SAME padding of one axis: ``(before, after)`` zeros, the extra one after.
+
+    The output has ``ceil(n / stride)`` entries; the input is padded by
+    ``max((out - 1) * stride + k - n, 0)`` zeros in all.
+    """
     out = -(-n // stride)
     total = max((out - 1) * stride + k - n, 0)
     return total // 2, total - total // 2
@@ -452,8 +456,8 @@ def _pad_amounts(shape: tuple[int, ...], kernel: tuple[int, int], strides: tuple
                  padding: str) -> tuple[tuple[int, int], tuple[int, int]]:
     if _padding_mode(padding) == "valid":
         return (0, 0), (0, 0)
-    return (_same_padding(shape[1], kernel[0], strides[0]),
-            _same_padding(shape[2], kernel[1], strides[1]))
+    return (same_padding(shape[1], kernel[0], strides[0]),
+            same_padding(shape[2], kernel[1], strides[1]))
 
 
 def _windows(xp: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int]) -> np.ndarray:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .data.split import minibatches
 from .losses import Loss
 from .optim import Optimizer
 
@@ -226,19 +227,17 @@ def fit(model: Any, loss: Loss, optimizer: Optimizer, X: np.ndarray, y: np.ndarr
 
     for epoch in range(epochs):
         bar = ProgressBar(steps, prefix=f"Epoch {epoch + 1}/{epochs}", enabled=verbose)
-        order = rng.permutation(n)
         totals = dict.fromkeys(["loss", *metric_fns], 0.0)
-        for step in range(steps):
-            idx = order[step * batch_size:(step + 1) * batch_size]
-            xb, yb = X[idx], y[idx]
+        # one generator for the whole run: every epoch sees the data in a new order
+        for step, (xb, yb) in enumerate(minibatches(X, y, batch_size, shuffle=True, seed=rng)):
             outputs = model.forward(xb, training=True)
             value = loss.forward(outputs, yb)
             backward(loss.backward())
             optimizer.step(model)
 
-            totals["loss"] += value * len(idx)
+            totals["loss"] += value * len(xb)
             for name, fn in metric_fns.items():
-                totals[name] += fn(outputs, yb) * len(idx)
+                totals[name] += fn(outputs, yb) * len(xb)
             seen = min((step + 1) * batch_size, n)
             bar.update(step + 1, _format({k: v / seen for k, v in totals.items()}))
         if not np.isfinite(totals["loss"]):

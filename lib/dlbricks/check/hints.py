@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..losses import sigmoid, softmax
 from .describe import short_array
 from .tolerance import allclose
 
@@ -349,12 +350,6 @@ def rows_are_distributions(p: np.ndarray, axis: int = -1) -> bool:
     return bool((p >= -1e-9).all() and np.allclose(p.sum(axis=axis), 1.0, rtol=1e-5, atol=1e-6))
 
 
-def _softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
-    shifted = z - z.max(axis=axis, keepdims=True)
-    ez = np.exp(shifted)
-    return ez / ez.sum(axis=axis, keepdims=True)
-
-
 def _activation_hint(actual: np.ndarray, expected: np.ndarray, rtol: float, atol: float) -> str | None:
     """The student returned z where sigmoid(z) or softmax(z) was wanted."""
     a = actual.astype(np.float64)
@@ -363,7 +358,7 @@ def _activation_hint(actual: np.ndarray, expected: np.ndarray, rtol: float, atol
         return None
     if e.ndim >= 1 and rows_are_distributions(e) and not rows_are_distributions(a):
         uniform = np.all(np.ptp(e, axis=-1) <= 1e-12)  # softmax of any constant row is uniform
-        if not uniform and allclose(_softmax(a), e, max(rtol, 1e-6), max(atol, 1e-9)):
+        if not uniform and allclose(softmax(a), e, max(rtol, 1e-6), max(atol, 1e-9)):
             return ("Hint: softmax of your result gives the expected probabilities: you "
                     "returned the logits z; apply softmax (exp, then divide by the row sum).")
         if a.ndim >= 2 and rows_are_distributions(a, axis=0):
@@ -379,8 +374,7 @@ def _activation_hint(actual: np.ndarray, expected: np.ndarray, rtol: float, atol
             return ("Hint: the expected values are probabilities that sum to 1; yours are "
                     f"proportional to them but sum to {short_array(sums)}: divide by their sum.")
     if ((e > 0) & (e < 1)).all() and _is_evident(expected):
-        with np.errstate(over="ignore"):
-            sig = 1.0 / (1.0 + np.exp(-a))
+        sig = sigmoid(a)
         if not ((a > 0) & (a < 1)).all() and allclose(sig, e, max(rtol, 1e-6), max(atol, 1e-9)):
             return ("Hint: sigmoid of your result gives the expected values: apply the "
                     "activation, sigmoid(z) = 1 / (1 + exp(-z)).")

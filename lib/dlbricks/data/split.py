@@ -50,13 +50,14 @@ def stratified_split(X: np.ndarray, y: np.ndarray, test_size: float = 0.25, seed
     return X[train_idx], X[test_idx], y[train_idx], y[test_idx]
 
 
-def minibatches(X: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = True, seed: int = 0
-                ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def minibatches(X: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = True,
+                seed: int | np.random.Generator = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield ``(X_batch: (B, ...), y_batch: (B, ...))`` covering every sample once.
 
     The last batch is smaller when ``batch_size`` does not divide N. With
     ``shuffle`` the order is a seeded permutation (pass a different seed per
-    epoch, e.g. ``seed=epoch``, to see the data in a new order each time).
+    epoch, e.g. ``seed=epoch``, to see the data in a new order each time, or one
+    ``numpy.random.Generator`` for the whole run, as :func:`dlbricks.train.fit` does).
     """
     X = np.asarray(X)
     y = np.asarray(y)

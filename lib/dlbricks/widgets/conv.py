@@ -89,8 +89,8 @@ def padding_plan(n: int, k: int, stride: int, padding: str) -> PaddingPlan:
     if padding == "valid":
         formula = f"floor(({n} − {k}) / {stride}) + 1 = {out}"
         return PaddingPlan(n, k, stride, padding, out, 0, 0, formula)
-    total = max((out - 1) * stride + k - n, 0)
-    before, after = total // 2, total - total // 2
+    before, after = nn.same_padding(int(n), int(k), int(stride))
+    total = before + after
     formula = (f"ceil({n} / {stride}) = {out}; zeros: max(({out} − 1)·{stride} + {k} − {n}, 0) = {total}"
                f" → {before} before, {after} after")
     return PaddingPlan(n, k, stride, padding, out, before, after, formula)
