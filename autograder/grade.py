@@ -35,7 +35,7 @@ from .notebook_io import atomic_write_text
 from .reference import (SolutionFailsError, load_cached_reference, reference_or_error, reference_plan,
                         store_reference)
 from .release import ReleaseError, nbgrader_generate
-from .sandbox import RunSettings, SandboxUnavailable, require_sandbox
+from .sandbox import RunSettings, SandboxUnavailable, enforced_limits, require_sandbox
 from .steps.execute import report_from_dict
 from .steps.feedback import render_feedback
 from .steps.judge import Judgement, Reference, judge, judgement_from_dict
@@ -281,6 +281,8 @@ def grade_submissions(submitted: Path, course: Course, options: GradeOptions,
     """
     start = time.monotonic()
     require_sandbox(options.settings.unsafe)
+    for line in enforced_limits(options.settings):  # what this machine lets the sandbox enforce
+        log(f"Sandbox: {line}")
     options.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="autograder-archive-") as unpacked:
         folder = submitted

@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 RUNNER = Path(__file__).with_name("sandbox_runner.py")
 RUNNER_IN_SANDBOX = "/opt/autograder/runner.py"
@@ -38,9 +38,14 @@ WORKDIR = "/home/student"
 # /etc files programs need to start; nothing secret.
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf",
              "hosts", "passwd", "group", "mime.types")
-# Uids handed to sandboxes when the grader runs as root: one per worker process.
-SANDBOX_UID_BASE = 61000
-SANDBOX_UID_SPAN = 4000
+# Files of the sandbox's /proc that tell about other users and the kernel, not this sandbox.
+MASKED_PROC_FILES = ("keys", "key-users", "timer_list", "sched_debug", "kcore", "kallsyms")
+# Bounds on what the parent reads from a sandbox: one protocol line, its nesting and its
+# number of JSON values, and the values of the whole run (each value costs ~100 bytes parsed).
+MAX_EVENT_BYTES = 16 * 2**20
+MAX_EVENT_DEPTH = 64
+MAX_EVENT_VALUES = 500_000
+MAX_RUN_VALUES = 2_000_000
 
 
 class SandboxUnavailable(RuntimeError):
@@ -124,29 +129,6 @@ def python_paths() -> list[str]:
     return outer
 
 
-_uid_lock = threading.Lock()
-_uid_slots_in_use: set[int] = set()
-UID_SLOTS = 8  # concurrent sandboxes per grading process (Dask workers run tasks in threads)
-
-
-@contextmanager
-def sandbox_uid() -> Iterator[int]:
-    """A uid for the runner to drop to when the grader is root, unique among running sandboxes.
-
-    Distinct uids keep the per-user process limit of one submission from
-    counting (and so starving) another's processes.
-    """
-    with _uid_lock:
-        slot = next(i for i in range(UID_SLOTS + 1) if i not in _uid_slots_in_use or i == UID_SLOTS)
-        _uid_slots_in_use.add(slot)
-    try:
-        per_process = SANDBOX_UID_SPAN // (UID_SLOTS + 1)
-        yield SANDBOX_UID_BASE + (os.getpid() % per_process) * (UID_SLOTS + 1) + slot
-    finally:
-        with _uid_lock:
-            _uid_slots_in_use.discard(slot)
-
-
 @lru_cache(maxsize=1)
 def bwrap_options() -> frozenset[str]:
     """The options this bubblewrap knows (older releases lack --size and --disable-userns)."""
@@ -193,6 +175,9 @@ def bwrap_command(settings: RunSettings) -> list[str]:
     # /tmp (a CI checkout), and binds made after the tmpfs stay visible inside it.
     cmd += ["--proc", "/proc", "--dev", "/dev",
             *_tmpfs("/dev/shm", "1777", lim.tmp_mb), *_tmpfs("/tmp", "1777", lim.tmp_mb)]
+    for name in MASKED_PROC_FILES:  # /proc/keys lists other users' key names
+        if os.path.exists(f"/proc/{name}"):  # the sandbox's /proc has the same files as ours
+            cmd += ["--ro-bind", "/dev/null", f"/proc/{name}"]
     # bubblewrap would create the folders above mount points with mode 0700, which
     # the unprivileged uid cannot cross: create them first, world-readable.
     for parent in _parents([dest for _, _, dest in mounts] + [WORKDIR]):
@@ -259,6 +244,10 @@ def runner_command(settings: RunSettings, scratch: Path) -> tuple[list[str], dic
     return [sys.executable, "-I", str(RUNNER)], env, str(work)
 
 
+class SandboxError(RuntimeError):
+    """Talking to a sandbox failed; the sandbox and all its processes were killed first."""
+
+
 @dataclass
 class RunOutcome:
     """What came back from one sandboxed execution (untrusted data, already parsed)."""
@@ -268,6 +257,9 @@ class RunOutcome:
     stderr: str
     wall_seconds: float
     killed: bool  # the parent had to kill the sandbox at the hard wall limit
+    problems: list[str] = field(default_factory=list)  # protocol lines refused, cleanup trouble
+    oom_kills: int = 0  # processes the sandbox's memory cgroup killed
+    memory_peak_mb: float = 0.0  # the sandbox's peak memory (cgroup), 0 when not measured
 
 
 def run_cells(cells: list[dict], settings: RunSettings) -> RunOutcome:
@@ -279,11 +271,17 @@ def run_cells(cells: list[dict], settings: RunSettings) -> RunOutcome:
     settings : time limits, resource limits and whether to sandbox.
 
     Returns the runner's events; never raises for anything the notebook does.
+    Raises :class:`SandboxError` when the grader could not talk to the sandbox
+    (after killing it and everything in it).
     """
     import tempfile
 
+    from .uids import sandbox_uid
+
     lim = settings.limits
-    with tempfile.TemporaryDirectory(prefix="autograder-run-") as scratch, sandbox_uid() as uid:
+    as_root = os.getuid() == 0 and not settings.unsafe
+    with tempfile.TemporaryDirectory(prefix="autograder-run-") as scratch, \
+            (sandbox_uid() if as_root else _no_uid()) as uid:
         argv, env, workdir = runner_command(settings, Path(scratch))
         request = {
             "cells": cells, "timeout": settings.timeout, "deadline": settings.deadline,
@@ -291,36 +289,258 @@ def run_cells(cells: list[dict], settings: RunSettings) -> RunOutcome:
             "limits": {k: v for k, v in asdict(lim).items()
                        if k in ("memory_mb", "nproc", "cpu_seconds", "fsize_mb", "nofile")},
             "output": {"cell_bytes": lim.cell_output_bytes, "total_bytes": lim.total_output_bytes},
-            "drop_uid": uid if (os.getuid() == 0 and not settings.unsafe) else None,
+            "drop_uid": uid,
             "workdir": workdir, "kernel_env": clean_kernel_env() if not settings.unsafe else env,
             "record_env": "DLBRICKS_CHECK_RECORD",
         }
         if settings.unsafe:
             request["kernel_env"].update(env)
         return _communicate(argv, env if settings.unsafe else {}, json.dumps(request).encode(),
-                            settings.deadline + settings.startup_timeout + 30.0, lim)
+                            settings.deadline + settings.startup_timeout + 30.0, lim,
+                            f"uid{uid}" if uid is not None else f"pid{os.getpid()}-{time.monotonic_ns()}")
+
+
+@contextmanager
+def _no_uid() -> Iterator[None]:
+    yield None
+
+
+def enforced_limits(settings: RunSettings) -> list[str]:
+    """One line per protection, saying whether and how it is enforced on this machine."""
+    from .cgroups import cgroup_support
+    from .seccomp import describe
+
+    lim = settings.limits
+    if settings.unsafe:
+        return ["--unsafe: NO sandbox; per-process rlimits only (memory by RLIMIT_DATA)"]
+    lines = [cgroup_support().describe() + f": {lim.memory_mb} MB, {lim.nproc} tasks",
+             f"per process: RLIMIT_DATA {lim.memory_mb} MB, RLIMIT_CPU {lim.cpu_seconds} s, "
+             f"RLIMIT_FSIZE {lim.fsize_mb} MB, RLIMIT_NOFILE {lim.nofile}",
+             f"disk: RAM-backed /tmp and /dev/shm of {lim.tmp_mb} MB each, work folder {lim.home_mb} MB"
+             + ("" if "--size" in bwrap_options() else " (NOT enforced: this bubblewrap has no --size)"),
+             describe(),
+             "keyring: " + ("a fresh session keyring per sandbox" if keyring_supported()
+                            else "keyctl unavailable here (the seccomp filter refuses it inside the sandbox)"),
+             "user: " + ("a uid of its own per sandbox, unique on this machine" if os.getuid() == 0
+                         else "the grader's uid in a user namespace (run as root for one uid per sandbox)")]
+    return lines
+
+
+# ---------------------------------------------------------------------------
+# Set-up of bubblewrap's process, between fork and exec
+# ---------------------------------------------------------------------------
+KEYCTL_SYSCALL = {"x86_64": 250, "aarch64": 219}
+KEYCTL_GET_KEYRING_ID, KEYCTL_JOIN_SESSION_KEYRING, KEY_SPEC_SESSION_KEYRING = 0, 1, -3
+
+
+@lru_cache(maxsize=1)
+def _libc():
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    return libc
+
+
+@lru_cache(maxsize=1)
+def keyring_supported() -> bool:
+    """Whether keyctl works for the grader (a container's seccomp profile may refuse it)."""
+    import platform
+
+    nr = KEYCTL_SYSCALL.get(platform.machine())
+    if nr is None:
+        return False
+    return _libc().syscall(nr, KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0) >= 0
+
+
+def _child_setup(cgroup_fds: list[int], limits: Limits) -> None:
+    """In bubblewrap's process before exec: join the sandbox's cgroup, take a fresh session
+    keyring, and put the runner under the same per-process limits as the kernel.
+
+    Everything here is a plain system call on values prepared before the fork.
+    """
+    import resource
+
+    from .cgroups import join_cgroup
+
+    join_cgroup(cgroup_fds)
+    if keyring_supported():
+        import platform
+
+        if _libc().syscall(KEYCTL_SYSCALL[platform.machine()], KEYCTL_JOIN_SESSION_KEYRING, None) < 0:
+            raise OSError("could not join a new session keyring")
+    mb = 2**20
+    for limit, value in ((resource.RLIMIT_CORE, 0), (resource.RLIMIT_FSIZE, limits.fsize_mb * mb),
+                         (resource.RLIMIT_CPU, limits.cpu_seconds)):
+        hard = resource.getrlimit(limit)[1]
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(limit, (value, value))
+
+
+# ---------------------------------------------------------------------------
+# Reading the sandbox's protocol lines, bounded
+# ---------------------------------------------------------------------------
+class EventRefused(ValueError):
+    """A protocol line over the bounds (bytes, nesting, values)."""
+
+
+_JSON_STRING = __import__("re").compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+
+
+def parse_event(line: bytes, max_depth: int = MAX_EVENT_DEPTH, max_values: int = MAX_EVENT_VALUES) -> Any:
+    """Decode one JSON line after checking, without decoding, its nesting depth and value count.
+
+    ``json.loads`` would recurse to any depth (a RecursionError at about a
+    thousand) and build every value of a flood of small ones; both are
+    measured first on the line's skeleton (strings blanked out), in C speed.
+    Returns the decoded value; raises :class:`EventRefused` or ``ValueError``.
+    """
+    import numpy as np
+
+    skeleton = np.frombuffer(_JSON_STRING.sub(b'""', line), np.uint8)
+    opens = (skeleton == ord("[")) | (skeleton == ord("{"))
+    closes = (skeleton == ord("]")) | (skeleton == ord("}"))
+    if skeleton.size:
+        depth = int(np.cumsum(opens.astype(np.int64) - closes.astype(np.int64)).max())
+        if depth > max_depth:
+            raise EventRefused(f"nested {depth} deep (at most {max_depth})")
+    values = int(opens.sum()) + int(np.count_nonzero(skeleton == ord(","))) + 1
+    if values > max_values:
+        raise EventRefused(f"{values} values (at most {max_values})")
+    return json.loads(line)
+
+
+class EventReader:
+    """Splits the runner's stdout into protocol lines and decodes them within the bounds.
+
+    A line over MAX_EVENT_BYTES is skipped as it streams by (never held whole);
+    a refused line is noted in ``problems``; past ``max_total_bytes`` or
+    MAX_RUN_VALUES the reader stops (the caller kills the sandbox).
+    """
+
+    def __init__(self, max_total_bytes: int, max_line_bytes: int = MAX_EVENT_BYTES) -> None:
+        self.max_total, self.max_line = max_total_bytes, max_line_bytes
+        self.events: list[dict] = []
+        self.problems: list[str] = []
+        self.total = 0
+        self.values = 0
+        self._pending = bytearray()
+        self._skipping = False
+        self.stopped = False
+
+    def feed(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        if self.total > self.max_total:
+            self._stop(f"the sandbox wrote more than {self.max_total >> 20} MB of protocol lines")
+            return
+        start = 0
+        while not self.stopped:
+            newline = chunk.find(b"\n", start)
+            piece = chunk[start:] if newline < 0 else chunk[start:newline]
+            if not self._skipping:
+                if len(self._pending) + len(piece) > self.max_line:
+                    self._skipping = True
+                    self._pending = bytearray()
+                    self.problems.append(f"a protocol line over {self.max_line >> 20} MB was dropped")
+                else:
+                    self._pending += piece
+            if newline < 0:
+                return
+            if not self._skipping:
+                self._line(bytes(self._pending))
+            self._pending, self._skipping = bytearray(), False
+            start = newline + 1
+
+    def _line(self, line: bytes) -> None:
+        if not line.strip():
+            return
+        try:
+            event = parse_event(line)
+        except EventRefused as exc:
+            self.problems.append(f"a protocol line was refused: {exc}")
+            return
+        except (ValueError, RecursionError):
+            return  # not a protocol line
+        if not isinstance(event, dict):
+            return
+        self.values += _count_values(event)
+        if self.values > MAX_RUN_VALUES:
+            self._stop(f"the sandbox sent more than {MAX_RUN_VALUES} values")
+            return
+        self.events.append(event)
+
+    def _stop(self, reason: str) -> None:
+        if not self.stopped:
+            self.problems.append(reason)
+        self.stopped = True
+
+
+def _count_values(value: Any) -> int:
+    stack, n = [value], 0
+    while stack:
+        item = stack.pop()
+        n += 1
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return n
 
 
 def _communicate(argv: list[str], env: dict[str, str], request: bytes, wall_limit: float,
-                 limits: Limits) -> RunOutcome:
-    """Start the runner, feed it the request, read its event lines until it ends or the wall limit."""
+                 limits: Limits, name: str) -> RunOutcome:
+    """Start the runner, feed it the request, read its event lines until it ends or the wall limit.
+
+    Whatever happens while talking to it, the sandbox and every process in it
+    are killed before this returns or raises (try/finally); a failure of the
+    grader's side is raised as :class:`SandboxError` with the reason.
+    """
+    from .cgroups import SandboxCgroup, cgroup_support
+    from .seccomp import seccomp_program
+
     start = time.monotonic()
-    info_read, info_write = (os.pipe() if argv[0] == "bwrap" else (-1, -1))
-    if info_write >= 0:
-        # bubblewrap tells the pid of the sandbox's init on this fd: killing that init is what
-        # makes the kernel kill everything left in the sandbox's pid namespace.
-        argv = [argv[0], "--info-fd", str(info_write), *argv[1:]]
+    sandboxed = argv[0] == "bwrap"
+    cgroup = None
+    support = cgroup_support()
+    if sandboxed and support.version:
+        cgroup = SandboxCgroup(support, f"autograder-sandbox-{name}", limits.memory_mb, limits.nproc)
+    opened: list[int] = []
+    extra: list[str] = []
+    info_read = -1
     try:
+        if sandboxed:
+            # bubblewrap tells the pid of the sandbox's init on this fd: killing that init is what
+            # makes the kernel kill everything left in the sandbox's pid namespace.
+            info_read, info_write = os.pipe()
+            opened += [info_write]
+            extra += ["--info-fd", str(info_write)]
+            program = seccomp_program()
+            if program is not None:
+                seccomp_read, seccomp_write = os.pipe()
+                opened += [seccomp_read]
+                os.write(seccomp_write, program)
+                os.close(seccomp_write)
+                extra += ["--seccomp", str(seccomp_read)]
+        argv = [argv[0], *extra, *argv[1:]]
+        fds = cgroup.join_fds() if cgroup else []
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, env=env, start_new_session=True,
-                                pass_fds=(info_write,) if info_write >= 0 else ())
+                                pass_fds=tuple(opened),
+                                preexec_fn=(lambda: _child_setup(fds, limits)) if sandboxed else None)
+    except BaseException:
+        if info_read >= 0:
+            os.close(info_read)
+        if cgroup is not None:
+            cgroup.close()
+        raise
     finally:
-        if info_write >= 0:
-            os.close(info_write)
+        for fd in opened:
+            os.close(fd)
     sandbox_init = _SandboxInit(info_read) if info_read >= 0 else None
-    events: list[dict] = []
+    reader = EventReader(max_total_bytes=64 * 2**20 + 8 * limits.total_output_bytes)
     stderr_chunks: list[bytes] = []
     killed = threading.Event()
+    finished = threading.Event()
 
     def feed() -> None:
         try:
@@ -337,33 +557,53 @@ def _communicate(argv: list[str], env: dict[str, str], request: bytes, wall_limi
                 kept += len(chunk)
 
     def watchdog() -> None:
-        if _wait(proc, wall_limit):
+        if _wait(proc, wall_limit) or finished.is_set():
             return
         killed.set()
         _kill_group(proc)
 
     threads = [threading.Thread(target=f, daemon=True) for f in (feed, read_stderr, watchdog)]
-    for t in threads:
-        t.start()
-    # Event lines can be large (outputs, records) but are bounded by the runner's budgets.
-    max_line = 8 * limits.total_output_bytes + 64 * 1024 * 1024
-    for line in iter(lambda: proc.stdout.readline(max_line), b""):
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue  # not a protocol line: ignore
-        if isinstance(event, dict):
-            events.append(event)
-    proc.wait()
-    # Nothing may outlive its grading. bubblewrap returns as soon as the runner exits, while
-    # its init lingers as long as processes the notebook left behind (orphans it reaps).
-    _kill_group(proc)
-    if sandbox_init is not None:
-        sandbox_init.kill_and_wait()
+    problems: list[str] = []
+    oom_kills, peak = 0, 0
+    try:
+        for t in threads:
+            t.start()
+        stdout = proc.stdout.fileno()
+        while not reader.stopped:
+            chunk = os.read(stdout, 1 << 20)
+            if not chunk:
+                break
+            reader.feed(chunk)
+    except Exception as exc:
+        problems.append(f"reading the sandbox failed: {type(exc).__name__}: {exc}")
+    finally:
+        # Nothing may outlive its grading. bubblewrap returns as soon as the runner exits, while
+        # its init lingers as long as processes the notebook left behind (orphans it reaps).
+        finished.set()
+        _kill_group(proc)
+        if sandbox_init is not None:
+            problems += sandbox_init.kill_and_wait()
+        _wait(proc, 30)
+        for stream in (proc.stdout, proc.stderr):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        if cgroup is not None:
+            oom_kills, peak = cgroup.oom_kills(), cgroup.peak_bytes()
+            cgroup.close()
+    if problems and any(p.startswith("reading the sandbox failed") for p in problems):
+        raise SandboxError("; ".join(problems))
+    if sandbox_init is not None and sandbox_init.pidfd_missing and cgroup is None:
+        raise SandboxError("the sandbox's init process was not known, so processes left in the sandbox "
+                           f"could not be killed: {'; '.join(problems) or 'no pid from bubblewrap'}")
+    events = reader.events
     end = next((e for e in reversed(events) if e.get("event") == "end"), None)
     return RunOutcome(events=events, end=end,
                       stderr=b"".join(stderr_chunks).decode("utf-8", "replace"),
-                      wall_seconds=time.monotonic() - start, killed=killed.is_set())
+                      wall_seconds=time.monotonic() - start, killed=killed.is_set(),
+                      problems=reader.problems + problems, oom_kills=oom_kills,
+                      memory_peak_mb=round(peak / 2**20, 1))
 
 
 class _SandboxInit:
@@ -371,6 +611,7 @@ class _SandboxInit:
 
     def __init__(self, info_fd: int) -> None:
         self.pidfd: int | None = None
+        self.problem = ""
         self._reader = threading.Thread(target=self._read, args=(info_fd,), daemon=True)
         self._reader.start()
 
@@ -379,9 +620,10 @@ class _SandboxInit:
         try:
             with os.fdopen(fd, "rb", buffering=0) as stream:
                 decoder = json.JSONDecoder()
-                while True:
+                while len(data) < 64 * 1024:
                     chunk = stream.read(4096)
                     if not chunk:
+                        self.problem = "bubblewrap closed its info fd without telling the sandbox's pid"
                         return
                     data += chunk
                     try:
@@ -391,26 +633,41 @@ class _SandboxInit:
                     pid = info.get("child-pid") if isinstance(info, dict) else None
                     if isinstance(pid, int) and pid > 1:
                         self.pidfd = os.pidfd_open(pid)
+                    else:
+                        self.problem = f"bubblewrap's info has no usable child-pid: {str(info)[:200]}"
                     return
-        except (OSError, ValueError):
-            return
+                self.problem = "bubblewrap's info fd sent more than 64 kB"
+        except (OSError, ValueError) as exc:
+            self.problem = f"reading bubblewrap's info fd failed: {type(exc).__name__}: {exc}"
 
-    def kill_and_wait(self, timeout: float = 60.0) -> None:
-        """SIGKILL the init and wait until it is gone: the kernel reaps the whole namespace first."""
+    @property
+    def pidfd_missing(self) -> bool:
+        return self.pidfd is None and bool(self.problem)
+
+    def kill_and_wait(self, timeout: float = 60.0) -> list[str]:
+        """SIGKILL the init and wait until it is gone: the kernel reaps the whole namespace first.
+
+        Returns what went wrong (empty when the init was killed and reaped).
+        """
         import select
         import signal
 
         self._reader.join(timeout=5)
         if self.pidfd is None:
-            return
+            return [self.problem] if self.problem else []
+        problems = []
         try:
             signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
-            select.select([self.pidfd], [], [], timeout)
-        except (ProcessLookupError, PermissionError, OSError):
-            pass
+            if not select.select([self.pidfd], [], [], timeout)[0]:
+                problems.append(f"the sandbox's init did not end within {timeout:g} s of SIGKILL")
+        except ProcessLookupError:
+            pass  # already gone
+        except OSError as exc:
+            problems.append(f"killing the sandbox's init failed: {exc}")
         finally:
             os.close(self.pidfd)
             self.pidfd = None
+        return problems
 
 
 def _wait(proc: subprocess.Popen, timeout: float) -> bool:

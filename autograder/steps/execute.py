@@ -169,6 +169,10 @@ def execute_plan(plan: list[dict], settings: RunSettings) -> ExecutionReport:
                              sig, message, outcome.wall_seconds,
                              cpu_seconds=float(cpu) if isinstance(cpu, (int, float)) else 0.0)
     report.flags = execution_flags(report, settings.limits.cpu_seconds)
+    if outcome.oom_kills and "memory_limit" not in report.flags:  # the sandbox's cgroup killed a process
+        report.flags.append("memory_limit")
+    if outcome.problems:
+        report.message = "; ".join([report.message, *outcome.problems]).strip("; ")[:2000]
     return report
 
 
