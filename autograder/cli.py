@@ -1,4 +1,4 @@
-"""The ``autograder`` command: ``release``, ``grade`` and ``demo``.
+"""The ``autograder`` command: ``release``, ``grade``, ``report``, ``formgrade``, ``export`` and ``demo``.
 
 Thin argument parsing only; each subcommand calls one function of the package.
 Every command reads the course's ``nbgrader_config.py`` (:mod:`autograder.config`);
@@ -69,6 +69,46 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(course, out=Path(args.out), settings=_settings(args, course), unsafe=args.unsafe)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import load_results, write_report
+
+    out = Path(args.out).resolve()
+    if not load_results(out):
+        print(f"No grading results in {out}/results: grade first (autograder grade SUBMITTED --out {args.out}).",
+              file=sys.stderr)
+        return 2
+    _, page = write_report(out)
+    print(f"Report: {page}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_grades, regenerate_feedback
+    from .report import load_results, write_report
+
+    out = Path(args.out).resolve()
+    try:
+        long_csv, wide_csv, rows = export_grades(out, args.db)
+    except FileNotFoundError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    pending = sum(r.manual_pending for r in rows)
+    print(f"Grades:      {long_csv} ({len(rows)} rows; {pending} with written answers still to grade)")
+    print(f"For the LMS: {wide_csv} (one row per student, one column per assignment)")
+    if not args.no_feedback:
+        pages = regenerate_feedback(out, _course(args), args.db)
+        print(f"Feedback:    {len(pages)} page(s) rewritten with the manual points and comments in {out / 'feedback'}")
+    if load_results(out):
+        print(f"Report:      {write_report(out)[1]}")
+    return 0
+
+
+def cmd_formgrade(args: argparse.Namespace) -> int:
+    from .formgrade import serve
+
+    return serve(Path(args.out), port=args.port, db_url=args.db)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="autograder",
@@ -98,6 +138,23 @@ def build_parser() -> argparse.ArgumentParser:
                     help="run student code without a sandbox (only for trusted notebooks)")
     gr.add_argument("--no-progress", action="store_true", help="no progress bar")
     gr.set_defaults(func=cmd_grade)
+
+    rep = sub.add_parser("report", help="rewrite OUT/report.html and OUT/report.json from a grading run's results")
+    rep.add_argument("--out", required=True, metavar="OUT", help="the grading output folder")
+    rep.set_defaults(func=cmd_report)
+
+    exp = sub.add_parser("export", help="final grades from the gradebook (after manual grading): grades.csv, "
+                                        "grades_wide.csv for an LMS, and feedback with the manual points")
+    exp.add_argument("--out", required=True, metavar="OUT", help="the grading output folder")
+    exp.add_argument("--db", metavar="URL", help="gradebook SQLAlchemy URL (default: sqlite:///OUT/gradebook.db)")
+    exp.add_argument("--no-feedback", action="store_true", help="do not rewrite the feedback pages")
+    exp.set_defaults(func=cmd_export)
+
+    fg = sub.add_parser("formgrade", help="grade the written answers in nbgrader's formgrader (a local web page)")
+    fg.add_argument("--out", required=True, metavar="OUT", help="the grading output folder")
+    fg.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (default: a free one)")
+    fg.add_argument("--db", metavar="URL", help="gradebook SQLAlchemy URL (default: sqlite:///OUT/gradebook.db)")
+    fg.set_defaults(func=cmd_formgrade)
 
     demo = sub.add_parser("demo", help="release the lessons and grade the sample submissions in examples/")
     demo.add_argument("--out", default="demo-out", metavar="OUT", help="where the demo grades go (default: demo-out)")

@@ -30,11 +30,13 @@ from .config import CourseConfig, from_config
 from .course import Course
 from .discover import Submission, SubmissionLayoutError, discover, extract_archive
 from .executors import Executor
+from .export import add_gradebook_scores
 from .master import MasterNotebook, read_master
 from .notebook_io import atomic_write_text
 from .reference import (SolutionFailsError, load_cached_reference, reference_or_error, reference_plan,
                         store_reference)
 from .release import ReleaseError, nbgrader_generate
+from .report import save_result, write_report
 from .sandbox import RunSettings, SandboxUnavailable, enforced_limits, require_sandbox
 from .steps.execute import report_from_dict
 from .steps.feedback import render_feedback
@@ -207,9 +209,10 @@ def grade_from_result(pending: Pending, result: dict[str, Any], options: GradeOp
     flags += [f for f in judgement.flags if f not in flags]
     notes = pending.restoration.notes
     grade = NotebookGrade(status="graded", points={t.grade_id: t.points for t in judgement.tests},
-                          flags=flags, detail="; ".join(notes)[:500], **base)
+                          flags=flags, detail="; ".join(notes)[:500], judgement=judgement,
+                          seconds=float(result.get("seconds") or report.wall_seconds or 0.0), **base)
     write_feedback(grade, master, pending.restoration.notebook, report.cells, judgement, options.out)
-    write_autograded(pending.restoration.notebook, report.cells, sub, options.out)
+    write_autograded(pending.restoration.notebook, report.cells, sub, options.out, master)
     return grade
 
 
@@ -251,7 +254,8 @@ def inert_outputs(outputs: list[dict]) -> list[dict]:
     return kept
 
 
-def write_autograded(restored: Any, cells: dict, sub: Submission, out: Path) -> None:
+def write_autograded(restored: Any, cells: dict, sub: Submission, out: Path,
+                     master: MasterNotebook | None = None) -> None:
     """The executed notebook, for the instructor only (it contains the hidden tests).
 
     Outputs keep no active content (see :func:`inert_outputs`), and the
@@ -259,12 +263,14 @@ def write_autograded(restored: Any, cells: dict, sub: Submission, out: Path) -> 
     instructor's Jupyter origin.
     """
     nb = copy.deepcopy(restored)
+    master_md = set(master.markdown) if master is not None else set()
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
             result = cells.get(index)
             cell.outputs = [nbformat.from_dict(o) for o in inert_outputs(result.outputs)] if result else []
             cell.execution_count = None
-        elif cell.cell_type == "markdown" and "<" in cell.source and not cell.metadata.get("nbgrader"):
+        elif cell.cell_type == "markdown" and "<" in cell.source and cell.source not in master_md:
+            # the student's own text (a written answer is an nbgrader cell too) is shown, never run
             cell.source = html.escape(cell.source, quote=False)
     path = out / "autograded" / sub.student / sub.assignment / f"{sub.notebook}.ipynb"
     atomic_write_text(path, nbformat.writes(nb))
@@ -347,9 +353,23 @@ class _Batch:
                     self.gradebook.close()
                 self.bar.close()
                 self.errors += [f"{a}/{n}: {reason}" for (a, n), reason in self.failed_refs.items()]
-                write_grades_csv(self.options.out / "grades.csv", assignment_rows(self.grades))
-        rows = assignment_rows(self.grades)
+                rows = self._final_rows()
+                write_grades_csv(self.options.out / "grades.csv", rows)
+        try:  # the report is a view of the run: failing to draw it loses no grade
+            write_report(self.options.out)
+        except Exception as exc:
+            self._grader_fault(f"the class report could not be written: {exc}", traceback.format_exc())
         return GradeRun(rows, self.grades, time.monotonic() - start, self.errors, self.notes)
+
+    def _final_rows(self) -> list[AssignmentRow]:
+        """The run's rows with the written answers' points and maxima from the gradebook."""
+        rows = assignment_rows(self.grades)
+        try:
+            return add_gradebook_scores(rows, self.options.gradebook_url)
+        except Exception as exc:  # the auto scores are still right: write them
+            self._grader_fault(f"the manual scores could not be read from the gradebook: {exc}",
+                               traceback.format_exc())
+            return rows
 
     def _run(self, course: Course, names: list[str]) -> None:
         self.assignments = {name: load_assignment(course, name) for name in names}
@@ -416,6 +436,10 @@ class _Batch:
                 self._grader_fault(f"{key}: the gradebook could not be written: {exc}", traceback.format_exc())
                 grade.status, grade.detail = "error", f"the gradebook could not be written: {exc}"[:500]
                 grade.flags = list(dict.fromkeys(grade.flags + ["grader_error"]))
+        try:
+            save_result(self.options.out, grade)
+        except Exception as exc:  # only the class report misses it
+            self._grader_fault(f"{key}: its result record could not be written: {exc}", traceback.format_exc())
         self.grades.append(grade)
         if grade.status == "error":
             self.errors.append(f"{key}: {grade.detail}")

@@ -73,6 +73,7 @@ def summary_text(run: GradeRun, out: Path) -> str:
     if run.grader_errors:
         lines.append(f"Grader log (tracebacks): {out / 'grader.log'}")
     lines.append(f"Grades:   {out / 'grades.csv'}")
+    lines.append(f"Report:   {out / 'report.html'} (the class: pass rates, frequent mistakes, flags)")
     lines.append(f"Feedback: {out / 'feedback'}/STUDENT/ASSIGNMENT/NOTEBOOK.html (for the students)")
     lines.append(f"Executed notebooks: {out / 'autograded'} (instructors only: they contain the hidden tests)")
     return "\n".join(lines)

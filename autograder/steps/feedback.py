@@ -133,6 +133,16 @@ def _test_html(test: TestResult, visible_code: str, hidden: list[str], has_hidde
             f'{error}<ul class="checks">{"".join(items)}</ul></div>')
 
 
+def _manual_html(points: float | None, max_points: float, comment: str) -> str:
+    """A written answer's grade from a person: points and comment, or "not graded yet"."""
+    if points is None:
+        return f'<div class="test not_run"><div class="head">? / {_num(max_points)}: not graded yet.</div></div>'
+    state = "passed" if points >= max_points else "failed"
+    text = f'<pre class="out">{_esc(comment)}</pre>' if comment else ""
+    return (f'<div class="test {state}"><div class="head">{_num(points)} / {_num(max_points)} '
+            f'point{"s" * (max_points != 1)}, graded by hand.</div>{text}</div>')
+
+
 def _num(x: float) -> str:
     return f"{x:g}"
 
@@ -140,7 +150,8 @@ def _num(x: float) -> str:
 def render_feedback(*, student: str, assignment: str, notebook: str, status: str, score: float,
                     max_score: float, flags: list[str], detail: str, master: MasterNotebook,
                     restored: Any | None = None, cells: dict[int, Any] | None = None,
-                    judgement: Judgement | None = None, notes: list[str] | None = None) -> str:
+                    judgement: Judgement | None = None, notes: list[str] | None = None,
+                    manual: dict[str, tuple[float | None, float, str]] | None = None) -> str:
     """The feedback page (a complete HTML document) for one submitted notebook.
 
     Parameters
@@ -148,12 +159,21 @@ def render_feedback(*, student: str, assignment: str, notebook: str, status: str
     restored : the restored notebook that was executed (None when not graded).
     cells : execution results by cell index (objects with ``outputs``).
     judgement : the judged tests (None when not graded).
+    manual : grade id -> (points or None when not graded yet, maximum, comment) of the
+        answers a person grades (written answers), from the gradebook; when given,
+        the score shown is the total and each answer shows its points and comment.
     """
     hidden = master.hidden_lines()
     title = f"{assignment} / {notebook}"
     head = [f"<h1>Feedback: {_esc(title)}</h1>",
             f"<p>Student: <b>{_esc(student)}</b></p>",
             f'<p class="score">Score: {_num(score)} / {_num(max_score)}</p>']
+    if manual:
+        got = sum(p for p, _, _ in manual.values() if p is not None)
+        top = sum(m for _, m, _ in manual.values())
+        waiting = sum(1 for p, _, _ in manual.values() if p is None)
+        head.append(f"<p>Tests: {_num(score - got)} / {_num(max_score - top)}; written answers, graded by hand: "
+                    f"{_num(got)} / {_num(top)}" + (f" ({waiting} not graded yet)" if waiting else "") + ".</p>")
     if status != "graded":
         head.append(f'<p class="note">This notebook could not be graded ({_esc(status)}): {_esc(detail)}</p>')
     explained = [FLAG_TEXT.get(f, f) for f in flags]
@@ -173,6 +193,8 @@ def render_feedback(*, student: str, assignment: str, notebook: str, status: str
             if cell.cell_type == "markdown":
                 body.append(f'<div class="md">{_markdown(cell.source)}</div>' if cell.source in master_md
                             else f'<pre class="md">{_esc(scrub(cell.source, hidden))}</pre>')
+                if manual and gid in manual:
+                    body.append(_manual_html(*manual[gid]))
             elif cell.cell_type == "code" and gid in tests and master.test(gid) is not None:
                 body.append(_test_html(tests[gid], master.test(gid).visible_code, hidden,
                                        master.test(gid).has_hidden))

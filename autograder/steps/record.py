@@ -17,8 +17,10 @@ from ..config import format_delay
 from ..nbgrader_env import ensure_alembic_on_path
 from ..notebook_io import atomic_write_text
 
-CSV_COLUMNS = ("student_id", "assignment", "score", "max_score", "status", "flags", "detail",
-               "submitted_at", "late", "time_late", "late_penalty")
+# score is the total (auto + manual - late penalty, as nbgrader's gradebook counts it); max_score
+# includes the written answers graded by hand (manual_max of it); manual_pending: some are not graded yet.
+CSV_COLUMNS = ("student_id", "assignment", "auto_score", "manual_score", "score", "max_score", "manual_max",
+               "manual_pending", "status", "flags", "detail", "submitted_at", "late", "time_late", "late_penalty")
 STATUS_ORDER = ("graded", "error", "invalid", "missing")
 
 
@@ -39,6 +41,8 @@ class NotebookGrade:
     due: datetime | None = None  # this student's due date (naive UTC, as nbgrader keeps it), None: none
     seconds_late: float = 0.0
     late_penalty: float = 0.0  # from nbgrader's late-submission plugin
+    judgement: Any = None  # steps.judge.Judgement when graded (the class report reads it)
+    seconds: float = 0.0  # wall time of its sandboxed run
 
     @property
     def score(self) -> float:
@@ -57,22 +61,44 @@ class NotebookGrade:
 
 @dataclass
 class AssignmentRow:
+    """One student's grade for one assignment.
+
+    ``auto_score`` / ``auto_max``: the tests judged by the grader; ``manual_*``: what a
+    person grades in the formgrader (written answers), filled in from the gradebook
+    by :func:`autograder.export.add_gradebook_scores`.
+    """
+
     student_id: str
     assignment: str
-    score: float
-    max_score: float
+    auto_score: float
+    auto_max: float
     status: str
     flags: list[str]
     detail: str
     submitted_at: datetime | None = None
     late: str = ""  # yes | no | unknown | "" (no due date)
     seconds_late: float = 0.0
-    late_penalty: float = 0.0  # already subtracted from score
+    late_penalty: float = 0.0  # subtracted from score (not from auto_score)
+    manual_score: float = 0.0
+    manual_max: float = 0.0
+    manual_pending: bool = False
+    total: float | None = None  # the gradebook's total when known (overrides, extra credit, penalty included)
+
+    @property
+    def score(self) -> float:
+        """The total: auto + manual - late penalty."""
+        return self.auto_score + self.manual_score - self.late_penalty if self.total is None else self.total
+
+    @property
+    def max_score(self) -> float:
+        return self.auto_max + self.manual_max
 
     def as_csv(self) -> dict[str, str]:
         when = self.submitted_at.astimezone(timezone.utc).isoformat(timespec="seconds") if self.submitted_at else ""
         return {"student_id": spreadsheet_safe(self.student_id), "assignment": spreadsheet_safe(self.assignment),
-                "score": _num(self.score), "max_score": _num(self.max_score), "status": self.status,
+                "auto_score": _num(self.auto_score), "manual_score": _num(self.manual_score),
+                "score": _num(self.score), "max_score": _num(self.max_score), "manual_max": _num(self.manual_max),
+                "manual_pending": "yes" if self.manual_pending else "no", "status": self.status,
                 "flags": ";".join(self.flags), "detail": spreadsheet_safe(self.detail), "submitted_at": when,
                 "late": self.late, "time_late": format_delay(self.seconds_late) if self.late == "yes" else "",
                 "late_penalty": _num(self.late_penalty) if self.late_penalty else ""}
@@ -118,7 +144,7 @@ def assignment_rows(grades: list[NotebookGrade]) -> list[AssignmentRow]:
         late = next((v for v in ("yes", "unknown", "no") if v in lates), "")
         times = [g.timestamp for g in items if g.timestamp is not None]
         penalty = sum(g.late_penalty for g in items)
-        rows.append(AssignmentRow(student, assignment, sum(g.score for g in items) - penalty,
+        rows.append(AssignmentRow(student, assignment, sum(g.score for g in items),
                                   sum(g.max_score for g in items), status, flags, detail,
                                   max(times) if times else None, late,
                                   max(g.seconds_late for g in items), penalty))
@@ -208,9 +234,15 @@ class GradebookWriter:
         kwargs = {"timestamp": grade.timestamp} if grade.timestamp else {}
         submission = gb.update_or_create_submission(grade.assignment, grade.student, **kwargs)
         notebook = gb.find_submission_notebook(grade.notebook, grade.assignment, grade.student)
+        manual = manual_cell_names(notebook.notebook)
         for g in notebook.grades:
             if g.cell.name in grade.points:  # the autograded tests; manual grades are left alone
                 g.auto_score = float(grade.points[g.cell.name])
+                # Judged: no person needs to look, unless the grader itself failed on it
+                # or a person already gave points here (nbgrader's own rule).
+                g.needs_manual_grade = grade.status == "error" or g.manual_score is not None
+            elif g.cell.name in manual and grade.status == "invalid":
+                g.needs_manual_grade = False  # an unreadable notebook has no answer to read
         self._apply_late_policy(grade, submission, notebook)
         notebook.flagged = bool(grade.flags) or grade.status != "graded"
         gb.db.commit()
@@ -228,3 +260,11 @@ class GradebookWriter:
             if penalty is not None:
                 grade.late_penalty = min(max(float(penalty), 0.0), grade.score)
                 notebook.late_submission_penalty = grade.late_penalty
+
+
+def manual_cell_names(notebook: Any) -> set[str]:
+    """Names of the cells of a gradebook ``Notebook`` that a person grades: graded answers
+    (a grade cell that is also a solution cell, e.g. a written answer) and tasks."""
+    solutions = {c.name for c in notebook.solution_cells}
+    return ({c.name for c in notebook.grade_cells if c.name in solutions}
+            | {c.name for c in getattr(notebook, "task_cells", [])})

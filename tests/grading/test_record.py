@@ -28,8 +28,9 @@ def test_csv_merges_by_key_and_is_stable(tmp_path):
     write_grades_csv(path, assignment_rows([_grade("s", points={"t1": 1.0, "t2": 2.0})]))
     rows = list(csv.DictReader(path.open()))
     assert [(r["student_id"], r["score"], r["flags"]) for r in rows] == [("s", "3", ""), ("t", "1", "tampering;timeout")]
-    assert list(rows[0]) == ["student_id", "assignment", "score", "max_score", "status", "flags", "detail",
-                             "submitted_at", "late", "time_late", "late_penalty"]
+    assert list(rows[0]) == ["student_id", "assignment", "auto_score", "manual_score", "score", "max_score",
+                             "manual_max", "manual_pending", "status", "flags", "detail", "submitted_at", "late",
+                             "time_late", "late_penalty"]
 
 
 def _gradebook(tmp_path) -> str:
