@@ -257,7 +257,9 @@ def wide_csv(rows: list[AssignmentRow]) -> str:
     prefixed with a quote.
     """
     assignments = sorted({r.assignment for r in rows})
-    maxima = {r.assignment: r.max_score for r in rows}
+    maxima: dict[str, float] = {}
+    for r in rows:
+        maxima[r.assignment] = max(maxima.get(r.assignment, 0.0), r.max_score)
     table: dict[str, dict[str, str]] = {}
     for r in rows:
         table.setdefault(r.student_id, {})[r.assignment] = _num(r.score)

@@ -101,16 +101,20 @@ def load_results(out: Path) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------
 # The numbers
 # ---------------------------------------------------------------------------
+def message_line(message: str) -> str:
+    """The line of a failure message that names the mistake: its hint when it has one, else its first line."""
+    lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip()]
+    hint = next((ln for ln in lines if ln.startswith("Hint:")), None)
+    return (hint or (lines[0] if lines else "(no message)"))[:400]
+
+
 def message_key(message: str) -> str:
     """What a failure message says, without the student's own numbers.
 
-    The hint when there is one (it names the mistake), else the first line;
-    numbers become ``#`` so that "got 3.2" and "got 4.1" count as one message.
+    Numbers become ``#``, so that "5 times the expected value" and "4 times
+    the expected value" (or "got 3.2" and "got 4.1") count as one message.
     """
-    lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip()]
-    hint = next((ln for ln in lines if ln.startswith("Hint:")), None)
-    text = hint or (lines[0] if lines else "(no message)")
-    return NUMBER.sub("#", text)[:300]
+    return NUMBER.sub("#", message_line(message))
 
 
 def point_biserial(item: list[float], rest: list[float]) -> float | None:
@@ -278,7 +282,7 @@ def _tally_record(r: dict, tallies: dict[tuple[str, str], _Tally]) -> None:
                 continue
             check["failed"] += 1
             key = message_key(c["message"])
-            entry = check["messages"].setdefault(key, {"text": c["message"].strip(), "count": 0, "examples": []})
+            entry = check["messages"].setdefault(key, {"text": message_line(c["message"]), "count": 0, "examples": []})
             entry["count"] += 1
             if len(entry["examples"]) < EXAMPLES:
                 entry["examples"].append({"student": r["student"],
