@@ -70,11 +70,22 @@ def result_record(grade: Any) -> dict[str, Any]:
                       "status": t.status, "error": t.error[:MESSAGE_LIMIT], "tampering": bool(t.tampering),
                       "judged_outside": bool(t.judged_outside),
                       "checks": [{"label": c.label[:200], "hidden": bool(c.hidden), "passed": bool(c.passed),
-                                  "message": c.message[:MESSAGE_LIMIT]} for c in t.checks]})
+                                  "message": shorten(c.message)} for c in t.checks]})
     return {"student": grade.student, "assignment": grade.assignment, "notebook": grade.notebook,
             "status": grade.status, "flags": list(grade.flags), "points": dict(grade.points),
             "max_score": float(grade.max_score), "seconds": round(float(getattr(grade, "seconds", 0.0) or 0.0), 3),
             "detail": grade.detail[:MESSAGE_LIMIT], "tests": tests}
+
+
+def shorten(message: str, limit: int = MESSAGE_LIMIT) -> str:
+    """``message`` cut to about ``limit`` characters, its hint lines kept whole (they name the mistake)."""
+    if len(message) <= limit:
+        return message
+    lines = message.splitlines()
+    hints = "\n".join(ln for ln in lines if ln.strip().startswith("Hint:"))[:limit // 2]
+    body = "\n".join(ln for ln in lines if not ln.strip().startswith("Hint:"))
+    room = max(0, limit - len(hints) - 2)
+    return (body[:room] + "…" + ("\n" + hints if hints else "")).strip()
 
 
 def save_result(out: Path, grade: Any) -> Path:

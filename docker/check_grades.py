@@ -33,8 +33,9 @@ def read_rows(path: Path, assignment: str) -> dict[str, dict]:
                 continue
             rows[row["student_id"]] = {
                 "student": row["student_id"],
-                "score": float(row["score"]),
-                "max_score": float(row["max_score"]),
+                # the auto-graded part: written answers (manual_max) wait for a person
+                "score": float(row.get("auto_score") or row["score"]),
+                "max_score": float(row["max_score"]) - float(row.get("manual_max") or 0),
                 "status": row["status"],
                 "flags": [f for f in row["flags"].split(";") if f],
             }
