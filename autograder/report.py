@@ -372,40 +372,41 @@ def _png(fig: Any) -> str:
 
 
 def _figures(a: dict[str, Any]) -> list[tuple[str, str]]:
-    """(alt text, base64 PNG) of the assignment's histogram and pass-rate chart."""
+    """(alt text, base64 PNG) of the assignment's figure: the score histogram beside the pass rates.
+
+    One figure with fixed margins per assignment (no layout engine: each
+    extra draw is most of what a figure costs).
+    """
     from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
 
-    figs = []
-    h = a["histogram"]
-    fig = Figure(figsize=(4.2, 2.6))
-    ax = fig.add_subplot()
-    edges = h["edges"]
-    ax.bar(edges[:-1], h["counts"], width=[b - a_ for a_, b in zip(edges[:-1], edges[1:])], align="edge",
-           color="#4c78a8", edgecolor="white")
-    ax.set_xlabel(f"auto-graded score (of {a['max_score']:g})")
-    ax.set_ylabel("students")
-    ax.set_title(f"{a['name']}: score distribution", fontsize=10)
-    fig.tight_layout()
-    figs.append((f"{a['name']} score histogram", _png(fig)))
     tests = a["tests"]
-    if tests:
-        fig = Figure(figsize=(max(4.2, 0.45 * len(tests) + 1.5), 2.8))
-        ax = fig.add_subplot()
-        xs = range(len(tests))
-        vis = [t["visible_pass_rate"] if t["visible_pass_rate"] is not None else 0 for t in tests]
-        hid = [t["hidden_pass_rate"] if t["hidden_pass_rate"] is not None else 0 for t in tests]
-        ax.bar([x - 0.2 for x in xs], vis, width=0.4, label="visible checks", color="#59a14f")
-        ax.bar([x + 0.2 for x in xs], hid, width=0.4, label="hidden tests", color="#e15759")
-        ax.set_xticks(list(xs))
-        ax.set_xticklabels([str(i + 1) for i in xs])
-        ax.set_xlabel("test cell (numbered as in the table)")
-        ax.set_ylabel("share passing")
-        ax.set_ylim(0, 1.05)
-        ax.legend(fontsize=7, loc="lower left")
-        ax.set_title(f"{a['name']}: pass rate per test", fontsize=10)
-        fig.tight_layout()
-        figs.append((f"{a['name']} pass rates", _png(fig)))
-    return figs
+    width = 4.0 + max(4.0, 0.42 * len(tests) + 1.2)
+    fig = Figure(figsize=(width, 2.7))
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.2, top=0.88, wspace=0.28)
+    hist_ax, rate_ax = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    h = a["histogram"]
+    edges = h["edges"]
+    hist_ax.bar(edges[:-1], h["counts"], width=[b - a_ for a_, b in zip(edges[:-1], edges[1:])], align="edge",
+                color="#4c78a8", edgecolor="white")
+    hist_ax.set_xlabel(f"auto-graded score (of {a['max_score']:g})", fontsize=8)
+    hist_ax.set_ylabel("students", fontsize=8)
+    hist_ax.set_title("score distribution", fontsize=9)
+    xs = range(len(tests))
+    vis = [t["visible_pass_rate"] if t["visible_pass_rate"] is not None else 0 for t in tests]
+    hid = [t["hidden_pass_rate"] if t["hidden_pass_rate"] is not None else 0 for t in tests]
+    rate_ax.bar([x - 0.2 for x in xs], vis, width=0.4, label="visible checks", color="#59a14f")
+    rate_ax.bar([x + 0.2 for x in xs], hid, width=0.4, label="hidden tests", color="#e15759")
+    rate_ax.set_xticks(list(xs))
+    rate_ax.set_xticklabels([str(i + 1) for i in xs])
+    rate_ax.set_xlabel("test cell (numbered as in the table)", fontsize=8)
+    rate_ax.set_ylabel("share passing", fontsize=8)
+    rate_ax.set_ylim(0, 1.05)
+    rate_ax.legend(fontsize=7, loc="lower left")
+    rate_ax.set_title("pass rate per test", fontsize=9)
+    for ax in (hist_ax, rate_ax):
+        ax.tick_params(labelsize=7)
+    fig.suptitle(a["name"], fontsize=10)
+    return [(f"{a['name']}: score histogram and pass rate per test", _png(fig))]
 
 
 def render_html(report: dict[str, Any]) -> str:
