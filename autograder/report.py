@@ -173,6 +173,7 @@ class _Tally:
     tampering: int = 0
     checks: dict[tuple[int, str], dict[str, Any]] = field(default_factory=dict)
     item: dict[str, float] = field(default_factory=dict)  # student -> 1 passed / 0
+    stops: dict[str, dict[str, Any]] = field(default_factory=dict)  # why cells stopped, without a failure of their own
     got: dict[str, float] = field(default_factory=dict)  # student -> points earned on this cell
 
 
@@ -285,19 +286,51 @@ def _tally_record(r: dict, tallies: dict[tuple[str, str], _Tally]) -> None:
         if hidden:
             tally.hidden_n += 1
             tally.hidden_ok += all(c["passed"] for c in hidden)
+        # A check that was never reached (the cell stopped earlier, or did not run) says nothing
+        # about that check: such cells are counted once, by why they stopped, unless a check
+        # failed for a reason of its own (the stop is then that failure's consequence).
+        own = [c for c in t["checks"] if not c["passed"] and not _consequence(c["message"])]
+        stopped = not ok and not own
+        if stopped:
+            _count(tally.stops, _stop_reason(t), r)
         for k, c in enumerate(t["checks"]):
             check = tally.checks.setdefault((k, c["label"]), {"label": c["label"], "hidden": c["hidden"], "n": 0,
                                                                "failed": 0, "messages": {}})
             check["n"] += 1
-            if c["passed"]:
+            if c["passed"] or _consequence(c["message"]):
                 continue
             check["failed"] += 1
-            key = message_key(c["message"])
-            entry = check["messages"].setdefault(key, {"text": message_line(c["message"]), "count": 0, "examples": []})
-            entry["count"] += 1
-            if len(entry["examples"]) < EXAMPLES:
-                entry["examples"].append({"student": r["student"],
-                                          "feedback": feedback_href(r["student"], r["assignment"], r["notebook"])})
+            _count(check["messages"], c["message"], r)
+
+
+CONSEQUENCES = ("not reached:", "not run", "no result was recorded", "not counted:")
+
+
+def _consequence(message: str) -> bool:
+    """A check's message that only repeats why its cell stopped."""
+    return message.startswith(CONSEQUENCES)
+
+
+def _stop_reason(test: dict[str, Any]) -> str:
+    if test["status"] == "not_run":
+        return "the test did not run (the notebook stopped before it)"
+    if test.get("tampering"):
+        return "tampering: the checks passed in the notebook but the values they exported did not"
+    messages = [c["message"] for c in test["checks"] if not c["passed"]]
+    if any(m.startswith("not counted:") for m in messages):
+        return "not counted: dlbricks.check was replaced during this test"
+    if test.get("error"):
+        return f"the test stopped at {test['error']}"
+    return messages[0] if messages else "the test failed"
+
+
+def _count(table: dict[str, dict[str, Any]], message: str, r: dict[str, Any]) -> None:
+    key = message_key(message)
+    entry = table.setdefault(key, {"text": message_line(message), "count": 0, "examples": []})
+    entry["count"] += 1
+    if len(entry["examples"]) < EXAMPLES:
+        entry["examples"].append({"student": r["student"],
+                                  "feedback": feedback_href(r["student"], r["assignment"], r["notebook"])})
 
 
 def _rate(k: int, n: int) -> float | None:
@@ -323,7 +356,10 @@ def _test_summary(t: _Tally, discrimination: float | None) -> dict[str, Any]:
                        "messages": [{"text": m["text"], "count": m["count"], "share": _rate(m["count"], t.n),
                                      "examples": m["examples"]} for m in messages[:TOP_MESSAGES]],
                        "other_messages": max(0, len(messages) - TOP_MESSAGES)})
+    stops = sorted(t.stops.values(), key=lambda m: -m["count"])
     return {"notebook": t.notebook, "grade_id": t.grade_id, "max_points": t.max_points, "n": t.n,
+            "stopped": [{"text": m["text"], "count": m["count"], "share": _rate(m["count"], t.n),
+                         "examples": m["examples"]} for m in stops],
             "pass_rate": pass_rate, "visible_pass_rate": visible, "hidden_pass_rate": hidden,
             "not_run_rate": _rate(t.not_run, t.n), "mean_points": t.points / t.n if t.n else None,
             "discrimination": discrimination, "judged_in_kernel": t.in_kernel, "tampering": t.tampering,
@@ -463,10 +499,12 @@ def _assignment_html(a: dict[str, Any]) -> str:
     any_failure = False
     for t in a["tests"]:
         failed = [c for c in t["checks"] if c["failed"]]
-        if not failed:
+        if not failed and not t["stopped"]:
             continue
         any_failure = True
-        items = []
+        items = [f"<li>stopped before its checks: <b>{_pct(m['share'])}</b> ({m['count']}): {_esc(m['text'])}; e.g. "
+                 + ", ".join(f'<a href="{_esc(e["feedback"])}">{_esc(e["student"])}</a>' for e in m["examples"])
+                 + "</li>" for m in t["stopped"]]
         for c in failed:
             msgs = "".join(
                 f"<li><b>{_pct(m['share'])}</b> ({m['count']}): <pre>{_esc(m['text'])}</pre>e.g. "

@@ -15,6 +15,8 @@ cy_broken      a file cut off in the middle of saving: invalid
 eve_malicious  nothing solved, only everything a cheater might try: switching
                the checks off, reading source/ and the gradebook, the network, a
                pile of background processes: zero, flagged tampering
+dan_mistakes   everything solved, with the classic mistakes of PLANTED (a stray
+               transpose, a sum where a mean was wanted): the class report names them
 """
 from __future__ import annotations
 
@@ -35,6 +37,15 @@ from autograder.samples import load_pair, solution_cells, solved_release, write_
 EXAMPLES = Path(__file__).resolve().parent
 SUBMITTED = EXAMPLES / "submitted"
 MANIFEST = EXAMPLES / "manifest.json"
+
+# The mistakes dan_mistakes makes: lesson -> grade id -> (the solution's text, what he wrote).
+# The class report (OUT/report.html) must name each of them; tests/grading/test_report_demo.py checks it.
+PLANTED = {
+    "01_tensors": {
+        "ex3_matmul_loops": ("    return C", "    return C.T"),  # a stray transpose
+        "ex7_batch_mean_per_channel": ("images.mean(axis=(0, 1, 2)", "images.sum(axis=(0, 1, 2)"),  # sum, not mean
+    },
+}
 
 MALICIOUS = '''
 # --- everything below is what a cheater might try; the autograder defeats each ---
@@ -113,6 +124,16 @@ def make(course: Course, lessons: list[str], out: Path = SUBMITTED) -> list[Path
         data = broken.read_bytes()
         broken.write_bytes(data[: len(data) // 2])  # what an interrupted save leaves
         written.append(broken)
+
+        mistaken = copy.deepcopy(right)
+        for cell in solution_cells(mistaken):
+            change = PLANTED.get(lesson, {}).get(cell.metadata["nbgrader"]["grade_id"])
+            if change is not None and change[0] in cell.source:
+                cell.source = cell.source.replace(change[0], change[1], 1)
+            elif change is not None:
+                print(f"note: the planted mistake in {lesson}/{cell.metadata['nbgrader']['grade_id']} no longer "
+                      f"applies (the solution changed): update PLANTED in {Path(__file__).name}", file=sys.stderr)
+        written.append(write_submission(out, "dan_mistakes", lesson, lesson, mistaken))
 
         malicious = copy.deepcopy(release)  # nothing solved: only the cheating
         first = solution_cells(malicious)[0]

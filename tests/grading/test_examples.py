@@ -24,13 +24,13 @@ def make_submissions():
     return module
 
 
-def test_sample_class_has_the_four_kinds_of_student(make_submissions, fixture_course, tmp_path, monkeypatch):
+def test_sample_class_has_the_five_kinds_of_student(make_submissions, fixture_course, tmp_path, monkeypatch):
     monkeypatch.setattr(make_submissions, "MANIFEST", tmp_path / "manifest.json")
     course = Course(fixture_course)
     out = tmp_path / "submitted"
     written = make_submissions.make(course, [FIXTURE_ASSIGNMENT], out=out)
     assert {p.relative_to(out).parts[0] for p in written} == {"ada_right", "ben_partial", "cy_broken",
-                                                                "eve_malicious"}
+                                                                "eve_malicious", "dan_mistakes"}
     nb_path = f"{FIXTURE_ASSIGNMENT}/{FIXTURE_ASSIGNMENT}.ipynb"
     right = nbformat.read(out / "ada_right" / nb_path, as_version=4)
     assert "np.maximum(x, 0.0)" in "".join(c.source for c in right.cells)

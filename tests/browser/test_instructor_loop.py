@@ -1,0 +1,201 @@
+"""The instructor's loop in a real browser: the class report, nbgrader's formgrader, export, re-grade.
+
+A small demo run (three sample students of lesson 01) is graded for real.
+Then, in headless Chromium: the report page renders without a console error,
+its figure and tables are there and its links lead somewhere; in
+``autograder formgrade`` a written answer gets points and a comment through
+the formgrader's own form; ``autograder export`` shows auto + manual totals
+and feedback with the comment; and a re-grade of that student keeps them.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .lab import CHROMIUM_ARGS, ROOT, _free_port, chromium_path
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("instructor-loop")]
+
+AUTOGRADER = str(Path(sys.executable).with_name("autograder"))
+LESSON = "01_tensors"
+STUDENTS = ("ada_right", "ben_partial", "dan_mistakes")
+WRITTEN = "written_why_gpu"  # the lesson's written answer (2 points)
+COMMENT = "Right idea: many independent multiply-adds. Say why memory bandwidth matters too."
+ENV = dict(os.environ, DLBRICKS_QUICK="1", TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="0")
+
+
+def _grade(submitted: Path, out: Path) -> str:
+    proc = subprocess.run([AUTOGRADER, "--course-dir", str(ROOT), "grade", str(submitted), "--assignment", LESSON,
+                           "--out", str(out), "--no-progress"], env=ENV, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    return proc.stdout
+
+
+def _copy_students(target: Path, students) -> Path:
+    for s in students:
+        shutil.copytree(ROOT / "examples" / "submitted" / s / LESSON, target / s / LESSON)
+    return target
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    base = tmp_path_factory.mktemp("instructor-loop")
+    out = base / "out"
+    _grade(_copy_students(base / "submitted", STUDENTS), out)
+    return base, out
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright import sync_api
+
+    executable = chromium_path()
+    if executable is None:
+        pytest.fail("Chromium is not installed: run `apt-get install chromium` as root (make setup does).")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def _rows(out: Path) -> dict[str, dict[str, str]]:
+    with (out / "grades.csv").open(newline="") as fh:
+        return {r["student_id"]: r for r in csv.DictReader(fh)}
+
+
+def test_the_report_page_renders_with_its_plots_tables_and_working_links(graded, browser):
+    _, out = graded
+    context = browser.new_context()
+    outside: list[str] = []
+    context.route(re.compile(r"^(?!file:)"), lambda route: (outside.append(route.request.url), route.abort()))
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    try:
+        page.goto((out / "report.html").as_uri())
+        assert errors == [] and outside == [], (errors, outside)
+        images = page.locator("img")
+        assert images.count() == 1
+        assert page.evaluate("() => [...document.images].every(i => i.complete && i.naturalWidth > 300)")
+        assert page.locator("table").count() >= 2
+        assert "transpose" in page.inner_text("body")  # dan's planted mistake, by name
+        # every in-page link has its target; every feedback link opens a feedback page
+        anchors = page.evaluate("() => [...document.querySelectorAll('a[href^=\"#\"]')].map(a => a.getAttribute('href'))")
+        assert anchors and all(page.locator(f"[id='{a[1:]}']").count() == 1 for a in anchors)
+        hrefs = set(page.evaluate("() => [...document.querySelectorAll('a[href^=\"feedback/\"]')].map(a => a.href)"))
+        assert len(hrefs) >= len(STUDENTS)
+        for href in sorted(hrefs):
+            page.goto(href)
+            assert page.title().startswith("Feedback:"), href
+        page.goto((out / "report.html").as_uri())
+        page.locator("a[href^='feedback/dan_mistakes']").first.click()
+        page.wait_for_load_state()
+        assert "dan_mistakes" in page.inner_text("body") and errors == []
+    finally:
+        context.close()
+
+
+class Formgrader:
+    """``autograder formgrade --out OUT`` as an instructor starts it."""
+
+    def __init__(self, out: Path) -> None:
+        self.port = _free_port()
+        self.proc = subprocess.Popen([AUTOGRADER, "formgrade", "--out", str(out), "--port", str(self.port)],
+                                     env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines: list[str] = []
+        self.token = ""
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and not self.token:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.lines.append(line)
+            found = re.search(r"token=([0-9a-f]+)", line)
+            self.token = found.group(1) if found else ""
+        assert self.token, "".join(self.lines)
+        self.base = f"http://127.0.0.1:{self.port}"
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{self.base}/api/status?token={self.token}", timeout=5)
+                return
+            except OSError:
+                time.sleep(1)
+        raise AssertionError("the formgrader did not come up:\n" + "".join(self.lines))
+
+    def url(self, path: str) -> str:
+        return f"{self.base}{path}?token={self.token}"
+
+    def stop(self) -> None:
+        self.proc.terminate()  # the command stops its Jupyter server too
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+
+
+def test_a_written_answer_graded_in_the_formgrader_is_exported_and_survives_regrading(graded, browser):
+    base, out = graded
+    before = _rows(out)["ada_right"]
+    assert (before["auto_score"], before["manual_score"], before["manual_pending"]) == ("13", "0", "yes")
+    server = Formgrader(out)
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    context.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), lambda route: route.abort())
+    page = context.new_page()
+    try:
+        page.goto(server.url(f"/formgrader/gradebook/{LESSON}/{LESSON}"))
+        page.wait_for_selector("text=ada_right", timeout=60_000)
+        listing = page.inner_text("body")
+        assert all(s in listing for s in STUDENTS)
+        # each submission is listed as needing a person only for its written answer
+        submissions = page.evaluate(f"""async () => (await (await fetch(
+            '/formgrader/api/submitted_notebooks/{LESSON}/{LESSON}')).json())""")
+        ada = next(s for s in submissions if s["student"] == "ada_right")
+        assert ada["needs_manual_grade"] and ada["code_score"] == ada["max_code_score"] == 13
+        page.goto(server.url(f"/formgrader/submissions/{ada['id']}/"))
+        score = page.locator(f"input.score#{WRITTEN}")
+        score.wait_for(timeout=60_000)
+        with page.expect_response(lambda r: "/formgrader/api/grade/" in r.url and r.request.method == "PUT"):
+            score.fill("1.5")
+            score.press("Tab")
+        comment = page.locator(f"textarea#{WRITTEN.split('_tests')[0]}-comment")
+        with page.expect_response(lambda r: "/formgrader/api/comment/" in r.url and r.request.method == "PUT"):
+            comment.fill(COMMENT)
+            comment.press("Tab")
+        # a judged test needs no person: its score box holds the grader's points
+        assert page.locator("input.score#ex3_matmul_loops_tests").input_value() in ("", "3")
+    finally:
+        context.close()
+        server.stop()
+
+    proc = subprocess.run([AUTOGRADER, "--course-dir", str(ROOT), "export", "--out", str(out)], env=ENV,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    ada = _rows(out)["ada_right"]
+    assert (ada["auto_score"], ada["manual_score"], ada["score"], ada["max_score"], ada["manual_pending"]) == \
+        ("13", "1.5", "14.5", "15", "no")
+    assert (out / "grades_wide.csv").read_text().splitlines()[2] == f"ada_right,14.5"
+    feedback = (out / "feedback" / "ada_right" / LESSON / f"{LESSON}.html").read_text()
+    assert "1.5 / 2 points, graded by hand" in feedback and COMMENT in feedback
+
+    # ada hands in again and is re-graded: the written answer's points and comment stay
+    _grade(_copy_students(base / "resubmitted", ["ada_right"]), out)
+    ada = _rows(out)["ada_right"]
+    assert (ada["auto_score"], ada["manual_score"], ada["score"], ada["manual_pending"]) == ("13", "1.5", "14.5", "no")
+    subprocess.run([AUTOGRADER, "--course-dir", str(ROOT), "export", "--out", str(out)], env=ENV, check=True,
+                   capture_output=True, timeout=600)
+    assert COMMENT in (out / "feedback" / "ada_right" / LESSON / f"{LESSON}.html").read_text()
