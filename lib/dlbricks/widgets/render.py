@@ -62,11 +62,14 @@ class View:
     _svg: str
 
     def _repr_mimebundle_(self, **kwargs):
-        """The live widget, plus a static picture of its current state as ``text/html``.
+        """The live widget, plus a static picture of its state as ``text/html``.
 
         Front ends with a live kernel show the widget. Where its model is gone (GitHub,
         nbviewer, nbconvert and the autograder's feedback pages, a Lab without saved
-        widget state) the ``text/html`` picture stands in for it.
+        widget state) the ``text/html`` picture stands in for it. The picture is the
+        state when the view was displayed; later moves of its controls live in the
+        widget state that the student's Lab saves with the notebook (rewriting this
+        output on every move would redraw the live view each time).
         """
         bundle = self.widget._repr_mimebundle_(**kwargs)
         data = bundle[0] if isinstance(bundle, tuple) else bundle
