@@ -2,8 +2,8 @@
 
 For every release notebook: open it, run every cell (unsolved exercises raise
 NotImplementedError, so cells run one by one rather than with Run All), and
-check that each widget the notebook builds is drawn in the page and answers its
-controls: a graph view walks its nodes with Step, sliders move and the picture
+check that each widget the notebook builds is drawn in a 1,000 px wide output area
+without sticking out of it sideways, and answers its controls: a graph view walks its nodes with Step, sliders move and the picture
 changes. The page must raise no JavaScript error and log no console error.
 Screenshots of every widget go to tests/artifacts/browser/<lesson>/.
 
@@ -20,8 +20,8 @@ import time
 import pytest
 
 from .lab import ARTIFACTS, NotebookDriver, release_notebooks, widget_cells
-from .widget_checks import (ViewReport, check_drawn, check_graph_view_walk, exercise_controls,
-                            screenshot, view_kind)
+from .widget_checks import (ViewReport, check_drawn, check_fits, check_graph_view_walk,
+                            exercise_controls, screenshot, view_kind)
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -51,6 +51,7 @@ def _check_view(page, view, stem, first: bool) -> ViewReport:
     kind = view_kind(view)
     report = ViewReport(kind=kind)
     check_drawn(view, kind)
+    check_fits(view, kind)  # in the 1,000 px output no control sticks out sideways
     screenshot(page, view, stem.with_name(f"{stem.name}-{kind}.png"), report)
     if kind == "dlbricks-graph-view":
         check_graph_view_walk(view, report)
@@ -75,6 +76,8 @@ def test_lesson_runs_and_its_widgets_work(lab_server, lab_page, notebook):
     nb = NotebookDriver(page, lab_server, f"{lesson}/{notebook.name}")
     clock = [("start", time.monotonic())]
     nb.open()
+    width = nb.fit_output_width(1000)  # the output width the issue-16 walkthrough had (~970 px)
+    assert abs(width - 1000) <= 2, f"could not make the output 1000 px wide (got {width})"
     clock.append(("open", time.monotonic()))
     nb.run_every_cell()
     clock.append(("run cells", time.monotonic()))
