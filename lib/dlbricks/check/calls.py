@@ -37,6 +37,7 @@ internally is not the student's call).
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import sys
 import warnings
@@ -94,15 +95,27 @@ def _python_source(cell: str) -> str:
         return cell
 
 
+@functools.lru_cache(maxsize=2048)
+def _parse_cell(cell: str) -> ast.Module | None:
+    """One cell's syntax tree (cached: a kernel checks the same history again and again)."""
+    try:
+        return ast.parse(cell)  # plain Python: IPython's transformer (slow) is not needed
+    except (SyntaxError, ValueError, RecursionError):
+        pass
+    try:
+        return ast.parse(_python_source(cell))
+    except (SyntaxError, ValueError, RecursionError):
+        return None  # a cell that does not parse defines nothing when it runs either
+
+
 def _parse(cells: Sequence[str]) -> list[tuple[int, ast.Module]]:
     parsed = []
     for number, cell in enumerate(cells, start=1):
         if not isinstance(cell, str) or not cell.strip():
             continue
-        try:
-            parsed.append((number, ast.parse(_python_source(cell))))
-        except (SyntaxError, ValueError, RecursionError):
-            continue  # a cell that does not parse defines nothing when it runs either
+        tree = _parse_cell(cell)
+        if tree is not None:
+            parsed.append((number, tree))
     return parsed
 
 
@@ -195,9 +208,15 @@ def _module_bindings(parsed: list[tuple[int, ast.Module]]) -> dict[str, list[_Bi
     as when the notebook runs top to bottom or a cell is edited and run again)."""
     table: dict[str, list[_Binding]] = {}
     for number, module in parsed:
-        for name, bindings in _bindings_of(_top_level(module.body), number).items():
+        for name, bindings in _cell_bindings(number, module).items():
             table[name] = bindings
     return table
+
+
+@functools.lru_cache(maxsize=2048)
+def _cell_bindings(number: int, module: ast.Module) -> dict[str, list[_Binding]]:
+    """The module-level bindings of one parsed cell (cached with the cell's tree; read only)."""
+    return _bindings_of(_top_level(module.body), number)
 
 
 # --------------------------------------------------------------------------
