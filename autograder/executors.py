@@ -8,9 +8,37 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Iterable
 
 from .worker import warm_up
+
+
+def exit_with_parent(parent: int, every: float = 1.0) -> None:
+    """In a pool worker: end this process when the grader (``parent``) is gone.
+
+    A worker waits on its job queue forever; when the grader is killed
+    (SIGKILL, out of memory) nothing would end it, and it would hold its
+    memory and whatever sandbox it runs (bubblewrap dies with its parent).
+    """
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(70)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def lost_worker(exc: BaseException) -> bool:
+    """Whether ``exc`` says the worker died under the job (not that the job failed).
+
+    A local pool fails every job it held with BrokenProcessPool when one worker
+    process dies; Dask reschedules a dead worker's tasks itself and gives up
+    with KilledWorker only after its own retries.
+    """
+    return isinstance(exc, BrokenProcessPool) or type(exc).__name__ == "KilledWorker"
 
 
 class Executor:
@@ -39,10 +67,13 @@ class Executor:
                                              dashboard_address=None)
                 self._client = Client(self._cluster)
         else:
-            import multiprocessing
+            self._pool = self._new_pool()
 
-            self._pool = ProcessPoolExecutor(max_workers=workers,
-                                             mp_context=multiprocessing.get_context("spawn"))
+    def _new_pool(self) -> ProcessPoolExecutor:
+        import multiprocessing
+
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=exit_with_parent, initargs=(os.getpid(),))
 
     def warm_up(self) -> None:
         """Start every local worker process now, while the parent is still busy.
@@ -58,7 +89,12 @@ class Executor:
         if self._client is not None:
             return self._client.submit(function, job, pure=False,
                                        key=f"{function.__name__.replace('_', '-')}-{job['key']}-{time.time_ns()}")
-        return self._pool.submit(function, job)
+        try:
+            return self._pool.submit(function, job)
+        except BrokenProcessPool:  # a worker died: the pool refuses new work until it is replaced
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new_pool()
+            return self._pool.submit(function, job)
 
     def wait_any(self, futures: Iterable[Any]) -> list[Any]:
         """Block until at least one of ``futures`` is done; return the done ones."""

@@ -29,7 +29,7 @@ import nbformat
 from .config import CourseConfig, from_config
 from .course import Course
 from .discover import Submission, SubmissionLayoutError, discover, extract_archive
-from .executors import Executor
+from .executors import Executor, lost_worker
 from .export import add_gradebook_scores
 from .master import MasterNotebook, read_master
 from .notebook_io import atomic_write_text
@@ -49,6 +49,9 @@ from .worker import grade_job, run_plan_job
 
 if TYPE_CHECKING:  # nbgrader (behind restore) is imported only once the workers are started
     from .steps.restore import Restoration
+
+
+MAX_ATTEMPTS = 3  # a job whose worker died is sent again, up to this many times in all
 
 
 @dataclass
@@ -410,7 +413,7 @@ class _Batch:
                 plan = reference_plan(assignment.sources[nb_name], master)
                 job = {"key": f"reference/{assignment.name}/{nb_name}", "plan": plan,
                        "settings": self.options.settings}
-                self.running[self.executor.submit(run_plan_job, job)] = ("reference", (assignment.name, nb_name, plan))
+                self._send("reference", (assignment.name, nb_name, plan), run_plan_job, job)
 
     def _record(self, grade: NotebookGrade, pending: Pending) -> None:
         """The one place a submission's grade ends: gradebook, grades.csv list, feedback when not graded."""
@@ -490,16 +493,26 @@ class _Batch:
             return
         reference = self.assignments[sub.assignment].references.get(sub.notebook)
         job = make_job(pending, reference, self.options)
-        self.running[self.executor.submit(grade_job, job)] = ("grade", pending)
+        self._send("grade", pending, grade_job, job)
+
+    def _send(self, kind: str, item: Any, function: Callable[[dict], dict], job: dict, attempt: int = 1) -> None:
+        self.running[self.executor.submit(function, job)] = (kind, item, function, job, attempt)
 
     def _collect(self) -> None:
         while self.running:
             for future in self.executor.wait_any(self.running):
-                kind, item = self.running.pop(future)
+                kind, item, function, job, attempt = self.running.pop(future)
                 try:
                     result = self.executor.result(future)
                 except Exception as exc:  # a worker process died: the grader's failure
-                    result = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+                    if lost_worker(exc) and attempt < MAX_ATTEMPTS:
+                        # Every job the pool held fails with the one worker that died: send them again.
+                        self.log(f"A worker was lost ({type(exc).__name__}); sending {job['key']} again.")
+                        self._send(kind, item, function, job, attempt + 1)
+                        continue
+                    result = {"error": f"{type(exc).__name__}: {exc}"
+                                       + (f" (after {attempt} attempts)" if attempt > 1 else ""),
+                              "traceback": traceback.format_exc()}
                 if kind == "grade":
                     self._on_submission_result(item, result)
                 else:
