@@ -66,6 +66,17 @@ def test_each_way_round_is_found(cells):
     assert uses(cells), cells
 
 
+def test_code_the_check_cannot_read_counts_as_a_use():
+    from dlbricks.check.calls import HIDDEN_CODE, HIDDEN_NAME
+
+    assert uses(["import numpy as np\ndef sigmoid(z):\n    return eval('np.e' + 'xp(-z)')"]) == [HIDDEN_CODE]
+    assert uses(["import numpy as np\ndef sigmoid(z, name='exp'):\n    return getattr(np, name)(z)"]) == [HIDDEN_NAME]
+    assert uses(["def sigmoid(z, m='numpy'):\n    return __import__(m).exp(z)"]) == [HIDDEN_NAME]
+    assert uses(["import sys\ndef sigmoid(z):\n    return sys.modules['numpy'].exp(z)"]) == ["numpy.exp"]
+    # a computed attribute of something that is not one of the declared packages is the student's business
+    assert uses(["def sigmoid(z, attr='real'):\n    return getattr(z, attr)"]) == []
+
+
 def test_values_computed_at_module_level_are_data_not_calls():
     # E was computed with np.exp once; the function itself only raises a number to a power
     cells = ["import numpy as np\nE = np.exp(1.0)\nX = np.exp(np.zeros(3))",

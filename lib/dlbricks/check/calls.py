@@ -48,6 +48,10 @@ from typing import Any
 MATMUL = "@"
 SHORT_NAMES = {"np": "numpy", "tf": "tensorflow"}
 _IMPORTERS = frozenset({"__import__", "importlib.import_module", "builtins.__import__"})
+# Reported whatever the declaration: what they call cannot be read from the source.
+HIDDEN_CODE = "code run from a string (exec, eval, compile), which no check can read"
+HIDDEN_NAME = "a name computed at run time (getattr or an import with a non-constant name)"
+_DYNAMIC_CODE = frozenset({"builtins.exec", "builtins.eval", "builtins.compile"})
 _CHEAP_ROOTS = frozenset({"numpy", "dlbricks", "scipy", "math", "operator", "builtins"})
 _MATMUL_NAMES = frozenset({"operator.matmul", "operator.__matmul__", "numpy.ndarray.__matmul__"})
 
@@ -284,6 +288,8 @@ class _Scan:
             value = node.value
             if isinstance(value, ast.Attribute) and value.attr == "__dict__":
                 return {f"{b}.{key}" for b in self.dotted(value.value, local)}
+            if "sys.modules" in self.dotted(value, local):
+                return {key}
             if isinstance(value, ast.Call) and len(value.args) == 1 and \
                     "builtins.vars" in self.dotted(value.func, local):
                 return {f"{b}.{key}" for b in self.dotted(value.args[0], local)}
@@ -316,6 +322,20 @@ class _Scan:
             for name in self.forbidden:
                 if name != MATMUL and not name.startswith(".") and self.matches(dotted, name):
                     self.report(name, function, cell, node)
+
+    def check_hidden(self, node: ast.Call, local: dict[str, list[_Binding]], function: str, cell: int) -> None:
+        """Calls that hide what they reach from a reader: code in a string, a computed name."""
+        funcs = self.dotted(node.func, local)
+        if funcs & _DYNAMIC_CODE:
+            self.report(HIDDEN_CODE, function, cell, node)
+        elif funcs & _IMPORTERS and node.args and _constant_string(node.args[0]) is None:
+            self.report(HIDDEN_NAME, function, cell, node)
+        elif "builtins.getattr" in funcs and len(node.args) >= 2 and _constant_string(node.args[1]) is None:
+            roots = {n.split(".")[0] for n in self.forbidden if n != MATMUL and not n.startswith(".")}
+            methods = any(n == MATMUL or n.startswith(".") for n in self.forbidden)
+            bases = self.dotted(node.args[0], local)
+            if methods or any(b.split(".")[0] in roots for b in bases):
+                self.report(HIDDEN_NAME, function, cell, node)
 
     def scan_code(self, root: ast.AST, function: str, cell: int, value: bool = False) -> None:
         """Every use in ``root`` (a def, class, lambda or expression), following names.
@@ -362,6 +382,8 @@ class _Scan:
                         self.report(f".{key}", function, cell, node)
                     if key in ("__matmul__", "__rmatmul__") and MATMUL in self.forbidden:
                         self.report(MATMUL, function, cell, node)
+            if isinstance(node, ast.Call):
+                self.check_hidden(node, local, function, cell)
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 for _, dotted in _import_bindings(node):
                     self.check_dotted({dotted}, function, cell, node)
