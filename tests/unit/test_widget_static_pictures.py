@@ -116,3 +116,12 @@ def test_the_deep_graph_is_laid_out_with_fewer_crossings():
     leaves_in_given_order = [i for i, level in enumerate(view.levels) if level == 0]
     before = view._count_crossings(view._place(leaves_in_given_order))
     assert view.crossings() < before, (view.crossings(), before)  # 6 instead of 10 today
+
+
+@pytest.mark.parametrize("name", sorted(widgets._EXPORTS))
+def test_no_drawing_widens_the_output_area(name):
+    view = _make(name)
+    root = re.search(r"<svg\b[^>]*>", view.svg).group(0)
+    style = re.search(r'style="([^"]*)"', root)
+    assert style and re.search(r"(max-)?width:100%", style.group(1)), root[:200]
+    assert "viewBox=" in root  # so that the browser can scale it

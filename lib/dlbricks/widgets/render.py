@@ -21,7 +21,9 @@ def figure_to_svg(fig) -> str:
     with matplotlib.rc_context({"svg.fonttype": "none"}):
         fig.savefig(buf, format="svg", bbox_inches="tight")
     text = buf.getvalue()
-    return text[text.index("<svg"):]  # drop the XML prolog: it is invalid inside HTML
+    text = text[text.index("<svg"):]  # drop the XML prolog: it is invalid inside HTML
+    # shrink to the output's width where it is narrower than the figure (matplotlib sets a viewBox)
+    return '<svg style="max-width:100%;height:auto" ' + text[len("<svg "):]
 
 
 def new_figure(width: float = 5.0, height: float = 3.6):
@@ -33,11 +35,15 @@ def new_figure(width: float = 5.0, height: float = 3.6):
 
 
 def svg_document(width: float, height: float, body: Iterable[str], css_class: str = "dlbricks-svg") -> str:
-    """Wrap SVG elements in an ``<svg>`` root with a viewBox that scales with the cell."""
+    """Wrap SVG elements in an ``<svg>`` root with a viewBox that scales with the cell.
+
+    Drawn at its natural size where there is room, shrunk to the output's width where
+    there is not (``max-width: 100%``): a drawing never widens the output area.
+    """
     parts = "\n".join(body)
     return (f'<svg class="{css_class}" xmlns="http://www.w3.org/2000/svg" '
             f'viewBox="0 0 {width:g} {height:g}" width="{width:g}" height="{height:g}" '
-            f'font-family="sans-serif">\n{parts}\n</svg>')
+            f'style="max-width:100%;height:auto" font-family="sans-serif">\n{parts}\n</svg>')
 
 
 def esc(text: object) -> str:
