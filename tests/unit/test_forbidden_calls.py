@@ -73,6 +73,7 @@ def test_code_the_check_cannot_read_counts_as_a_use():
     assert uses(["import numpy as np\ndef sigmoid(z, name='exp'):\n    return getattr(np, name)(z)"]) == [HIDDEN_NAME]
     assert uses(["def sigmoid(z, m='numpy'):\n    return __import__(m).exp(z)"]) == [HIDDEN_NAME]
     assert uses(["import sys\ndef sigmoid(z):\n    return sys.modules['numpy'].exp(z)"]) == ["numpy.exp"]
+    assert uses(["exec('def sigmoid(z):\\n    import dlbricks.losses as L\\n    return L.sigmoid(z)')"]) == [HIDDEN_CODE]
     # a computed attribute of something that is not one of the declared packages is the student's business
     assert uses(["def sigmoid(z, attr='real'):\n    return getattr(z, attr)"]) == []
 

@@ -505,6 +505,15 @@ def find_uses(cells: Sequence[str], function: str, forbidden: Sequence[str], *,
     parsed = _parse(cells)
     bindings = _module_bindings(parsed)
     scan = _Scan(bindings, names, _matcher(names, resolve))
+    if not bindings.get(function):
+        # Not defined in any cell: either it does not exist (its test fails by itself) or a cell
+        # made it from a string, which no reader can follow.
+        for number, module in parsed:
+            for node in ast.walk(module):
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
+                        node.func.id in ("exec", "eval", "compile") and node.func.id not in bindings:
+                    return [Use(HIDDEN_CODE, function, number, node.lineno, ast.unparse(node)[:80])]
+        return []
     return scan.run(function)
 
 
