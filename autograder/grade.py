@@ -38,9 +38,8 @@ from .reference import (SolutionFailsError, load_cached_reference, reference_or_
 from .release import ReleaseError, nbgrader_generate
 from .report import save_result, write_report
 from .sandbox import RunSettings, SandboxUnavailable, enforced_limits, require_sandbox
-from .steps.execute import report_from_dict
 from .steps.feedback import render_feedback
-from .steps.judge import Judgement, Reference, judge, judgement_from_dict
+from .steps.judge import Judgement, Reference, judge
 from .steps.plan import execution_plan
 from .steps.record import AssignmentRow, GradebookWriter, NotebookGrade, assignment_rows, write_grades_csv
 from .steps.validate import InvalidSubmission, load_submission
@@ -200,9 +199,9 @@ def grade_from_result(pending: Pending, result: dict[str, Any], options: GradeOp
         flags.append("tests_restored")
     if sub.renamed_from:
         flags.append("renamed")
-    report = report_from_dict(result["report"])
+    report = result["report"]
     if result.get("judgement") is not None:
-        judgement = judgement_from_dict(result["judgement"])
+        judgement = result["judgement"]
     elif reference is not None:
         judgement = judge(report, pending.plan, master, reference)
     else:
@@ -549,7 +548,7 @@ class _Batch:
                 if result.get("traceback"):
                     self._grader_fault(f"reference run of {name}/{nb_name}: {result['error']}", result["traceback"])
                 raise SolutionFailsError(result["error"])
-            reference = reference_or_error(report_from_dict(result["report"]), plan,
+            reference = reference_or_error(result["report"], plan,
                                            assignment.sources[nb_name])
         except SolutionFailsError as exc:
             self.log(str(exc))

@@ -1,12 +1,12 @@
 """The instructor's notebook as the grader needs it: tests, points, hidden blocks.
 
-Everything here is plain data (``to_dict`` / ``from_dict``), so that it can be
-sent to worker processes and Dask workers along with each submission.
+Everything here is frozen dataclasses of plain values, sent to worker processes
+and Dask workers (pickled) along with each submission.
 """
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,19 +66,6 @@ class MasterNotebook:
                 if seg.hidden:
                     lines.update(ln.strip() for ln in seg.code.splitlines() if len(ln.strip()) >= 12)
         return sorted(lines, key=len, reverse=True)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "MasterNotebook":
-        tests = tuple(
-            TestCell(t["grade_id"], float(t["points"]),
-                     tuple(Segment(s["code"], bool(s["hidden"])) for s in t["segments"]),
-                     t["visible_code"], t.get("release_code", ""))
-            for t in data["tests"])
-        return cls(data["assignment"], data["name"], data["source_sha256"], tests,
-                   tuple(data.get("markdown", ())), tuple(data.get("order", ())))
 
 
 def is_autograder_test(cell: Any) -> bool:

@@ -1,9 +1,11 @@
 """The per-submission function: the same on a local process pool and on Dask workers.
 
-A job is plain data prepared by the parent (the restored notebook's execution
-plan, the master's tests and the reference records); the result is plain data
-too (what the sandbox reported and the judgement). Nothing here touches the
-gradebook or the output folder: one parent process writes those.
+A job is prepared by the parent (the restored notebook's execution plan, the
+master's tests, the reference records and the run settings); the result is what
+the sandbox reported and the judgement, as the dataclasses they are: parent and
+workers trust each other, and both executors pickle what crosses between them.
+Nothing here touches the gradebook or the output folder: one parent process
+writes those.
 """
 from __future__ import annotations
 
@@ -11,8 +13,8 @@ import time
 import traceback
 from typing import Any
 
-from .steps.execute import execute_plan, report_to_dict
-from .steps.judge import judge, judgement_to_dict
+from .steps.execute import execute_plan
+from .steps.judge import judge
 
 
 def warm_up() -> None:
@@ -36,8 +38,8 @@ def grade_job(job: dict[str, Any]) -> dict[str, Any]:
 
     Returns
     -------
-    {"key", "report": report_to_dict(...), "judgement": judgement_to_dict(...) or None,
-     "seconds": float} or {"key", "error": str} when the grader itself failed.
+    {"key", "report": ExecutionReport, "judgement": Judgement or None, "seconds": float}
+    or {"key", "error": str, "traceback": str} when the grader itself failed.
     """
     start = time.monotonic()
     try:
@@ -45,9 +47,9 @@ def grade_job(job: dict[str, Any]) -> dict[str, Any]:
         report = execute_plan(job["plan"], job["settings"])
         judgement = None
         if job.get("reference") is not None:
-            judgement = judgement_to_dict(judge(report, job["plan"], master, job["reference"]))
-        return {"key": job["key"], "report": report_to_dict(report),
-                "judgement": judgement, "seconds": time.monotonic() - start}
+            judgement = judge(report, job["plan"], master, job["reference"])
+        return {"key": job["key"], "report": report, "judgement": judgement,
+                "seconds": time.monotonic() - start}
     except Exception as exc:  # reported as this submission's grader error; the batch goes on
         return {"key": job["key"], "error": f"{type(exc).__name__}: {exc}",
                 "traceback": traceback.format_exc(limit=6), "seconds": time.monotonic() - start}
@@ -56,11 +58,11 @@ def grade_job(job: dict[str, Any]) -> dict[str, Any]:
 def run_plan_job(job: dict[str, Any]) -> dict[str, Any]:
     """Execute a plan without judging it (the instructor's solution, for reference records).
 
-    Returns {"key", "report": report_to_dict(...)} or {"key", "error": str}.
+    Returns {"key", "report": ExecutionReport} or {"key", "error": str, "traceback": str}.
     """
     try:
         report = execute_plan(job["plan"], job["settings"])
-        return {"key": job["key"], "report": report_to_dict(report)}
+        return {"key": job["key"], "report": report}
     except Exception as exc:
         return {"key": job["key"], "error": f"{type(exc).__name__}: {exc}",
                 "traceback": traceback.format_exc(limit=6)}

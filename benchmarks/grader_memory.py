@@ -40,7 +40,7 @@ FLOOD = (
     "    if _path:\n"
     "        os.makedirs(os.path.dirname(_path), exist_ok=True)\n"
     "        with open(_path, 'w') as _fh:\n"
-    "            _fh.write('[' + '0,' * (16 * 2**20 - 1) + '0]\\n')\n"
+    "            _fh.write('[' + '0,' * (16 * 2**20 - 2) + '0]\\n')  # 32 MiB with its newline\n"
 )
 
 
@@ -76,10 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bound-mb", type=float, default=600.0,
                         help="stated bound on the grader's peak plus its largest worker's")
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(REPO / "tests" / "grading"))
-    from crafted import right_answers  # the fixture lesson's right answers
+    from autograder.samples import load_pair, solved_release
 
-    right = right_answers()
+    right = solved_release(*load_pair(FIXTURE, LESSON))  # the fixture lesson's right answers
     flood = with_cell(with_cell(right, "relu", lambda s: FLOOD + s), "mse", lambda s: FLOOD + s)
     with tempfile.TemporaryDirectory(prefix="grader-memory-") as tmp:
         work = Path(tmp)

@@ -171,25 +171,8 @@ def execute_plan(plan: list[dict], settings: RunSettings) -> ExecutionReport:
     report.flags = execution_flags(report, settings.limits.cpu_seconds)
     if outcome.oom_kills and "memory_limit" not in report.flags:  # the sandbox's cgroup killed a process
         report.flags.append("memory_limit")
-    if outcome.problems:
+    if outcome.problems:  # lines the parent refused (too large, too deep): that output was cut
         report.message = "; ".join([report.message, *outcome.problems]).strip("; ")[:2000]
+        if "output_truncated" not in report.flags:
+            report.flags.append("output_truncated")
     return report
-
-
-def report_to_dict(report: ExecutionReport) -> dict[str, Any]:
-    """Plain data for sending a report between processes (JSON-compatible)."""
-    from dataclasses import asdict
-
-    data = asdict(report)
-    data["cells"] = [asdict(c) for c in report.cells.values()]
-    return data
-
-
-def report_from_dict(data: dict[str, Any]) -> ExecutionReport:
-    cells = {}
-    for c in data["cells"]:
-        segments = [SegmentResult(**s) for s in c["segments"]]
-        cells[c["index"]] = CellResult(c["index"], c["status"], segments, c["outputs"], c["truncated"], c["seconds"])
-    return ExecutionReport(cells, data["end_status"], data["started"], data.get("returncode"),
-                           data.get("signal"), data.get("message", ""), data.get("wall_seconds", 0.0),
-                           list(data.get("flags", [])), data.get("cpu_seconds", 0.0))

@@ -191,12 +191,6 @@ def judge(report: ExecutionReport, plan: list[dict], master: MasterNotebook, ref
     return Judgement(tests, flags)
 
 
-def judgement_to_dict(j: Judgement) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return {"tests": [asdict(t) for t in j.tests], "flags": list(j.flags)}
-
-
 def judgement_from_dict(data: dict[str, Any]) -> Judgement:
     tests = []
     for t in data["tests"]:

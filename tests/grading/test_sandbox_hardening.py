@@ -195,3 +195,28 @@ def test_shared_memory_counts_against_the_memory_limit():
         report = execute_plan(plan, RunSettings(timeout=90, deadline=180,
                                                 limits=Limits(memory_mb=256, tmp_mb=1024)))
         assert report.cells[0].status == "died" and "memory_limit" in report.flags, (code, report)
+
+
+@pytest.mark.slow
+def test_a_failure_while_talking_to_the_sandbox_kills_it_and_says_why(monkeypatch):
+    """Case 2: an exception in the parent left the sandbox (and its uid) alive until the watchdog."""
+    from .conftest import processes_matching
+
+    if sandbox.sandbox_problem():
+        pytest.skip(f"no sandbox here: {sandbox.sandbox_problem()}")
+    marker = f"sandbox-talk-{os.getpid()}-{time.monotonic_ns()}"
+    real_feed = EventReader.feed
+
+    def feed(self, chunk):  # the first cell's event arrives; decoding "fails" as json.loads did
+        real_feed(self, chunk)
+        if any(e.get("event") == "cell" for e in self.events):
+            raise RecursionError("maximum recursion depth exceeded while decoding")
+
+    monkeypatch.setattr(EventReader, "feed", feed)
+    cells = [f"import subprocess\nsubprocess.Popen(['sleep', '300', '{marker}'])", "import time\ntime.sleep(300)"]
+    start = time.monotonic()
+    with pytest.raises(sandbox.SandboxError, match="RecursionError"):
+        run_cells([{"index": i, "segments": [{"code": code, "hidden": False, "test": False}]}
+                   for i, code in enumerate(cells)], RunSettings(timeout=300, deadline=600))
+    assert time.monotonic() - start < 120  # not the watchdog's wall limit
+    assert not processes_matching(marker)
