@@ -242,9 +242,6 @@ def to_keras(sequential: "Sequential", input_shape: Sequence[int] | None = None)
     return model
 
 
-_KERAS_WEIGHT_LAYERS = ("Dense", "Conv2D", "BatchNormalization")
-
-
 def copy_weights(keras_model: Any, sequential: "Sequential") -> "Sequential":
     """Copy a Keras model's weights into a ``dlbricks.nn.Sequential`` of the same layout.
 

@@ -151,10 +151,6 @@ def scalar_nonfinite_hint(value: float) -> str:
     return "Hint: " + _NEG_INF_CAUSE
 
 
-def _entries(n: int) -> str:
-    return "1 entry" if n == 1 else f"{n} entries"
-
-
 def _dtype_hint(actual: np.ndarray, expected: np.ndarray) -> str | None:
     a_kind, e_kind = actual.dtype.kind, expected.dtype.kind
     if a_kind in "iu" and e_kind == "f":
