@@ -13,8 +13,9 @@ export PYTHONDONTWRITEBYTECODE = 1
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
-	@# system packages: bubblewrap (the autograder's sandbox), chromium (browser tests)
-	@command -v bwrap >/dev/null && command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq bubblewrap chromium >/dev/null; } || echo "note: install bubblewrap and chromium (apt-get install bubblewrap chromium) for sandboxed grading and browser tests"
+	@# system packages: bubblewrap (the autograder's sandbox), chromium (browser tests),
+	@# postgresql (the shared-gradebook tests start a server of their own; Debian keeps initdb off PATH)
+	@command -v bwrap >/dev/null && command -v chromium >/dev/null && { command -v initdb || ls /usr/lib/postgresql/*/bin/initdb; } >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq bubblewrap chromium postgresql >/dev/null; } || echo "note: install bubblewrap, chromium and postgresql (apt-get install bubblewrap chromium postgresql) for sandboxed grading, browser tests and the PostgreSQL gradebook tests"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -c constraints.txt --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"

@@ -166,7 +166,15 @@ class CourseConfig:
 
     @property
     def course_id(self) -> str:
-        return str(self.config.CourseDirectory.get("course_id", "") or "")
+        """``CourseDirectory.course_id``; unset, the id nbgrader's Gradebook itself defaults to."""
+        configured = str(self.config.CourseDirectory.get("course_id", "") or "")
+        if configured:
+            return configured
+        import inspect
+
+        from nbgrader.api import Gradebook
+
+        return str(inspect.signature(Gradebook).parameters["course_id"].default)
 
     @property
     def db_url(self) -> str | None:

@@ -31,6 +31,7 @@ from .course import Course
 from .discover import Submission, SubmissionLayoutError, discover, extract_archive
 from .executors import Executor, lost_worker
 from .export import add_gradebook_scores
+from .gradebook_lock import GradebookLock, prepare_gradebook
 from .master import MasterNotebook, read_master
 from .notebook_io import atomic_write_text
 from .reference import (SolutionFailsError, load_cached_reference, reference_or_error, reference_plan,
@@ -106,8 +107,13 @@ def load_assignment(course: Course, name: str) -> Assignment:
 
 def record_assignment(course: Course, name: str, options: GradeOptions) -> None:
     """Record the assignment in the gradebook, nbgrader's own way: what restoring reads."""
-    with tempfile.TemporaryDirectory(prefix="autograder-master-") as tmp:
-        nbgrader_generate(course.source_dir / name, name, Path(tmp), options.gradebook_url)
+    lock = GradebookLock(options.gradebook_url)
+    try:
+        with tempfile.TemporaryDirectory(prefix="autograder-master-") as tmp, lock.hold():
+            nbgrader_generate(course.source_dir / name, name, Path(tmp), options.gradebook_url,
+                              options.course_config.course_id)
+    finally:
+        lock.close()
 
 
 @dataclass
@@ -379,6 +385,8 @@ class _Batch:
             self.executor = Executor(self.options.executor, self.options.workers, self.options.scheduler)
             self.executor.warm_up()
             self._submit_reference_runs()
+        if names:  # the schema and course rows, once, before any other write or read
+            prepare_gradebook(self.options.gradebook_url, (self.options.course_config.course_id, "default_course"))
         for name in names:
             self.log(f"Preparing {name}: recording it in the gradebook...")
             try:
@@ -388,7 +396,7 @@ class _Batch:
                 self._grader_fault(f"{name} could not be recorded in the gradebook: {exc}",
                                    traceback.format_exc())
         config = self.options.course_config
-        self.gradebook = GradebookWriter(self.options.gradebook_url, config.late_penalty_plugin())
+        self.gradebook = GradebookWriter(self.options.gradebook_url, config.late_penalty_plugin(), config.course_id)
         for name in names:
             if name not in self.unrecordable:
                 self.gradebook.set_due_date(name, config.deadlines.due_date(name))

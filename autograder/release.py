@@ -54,7 +54,8 @@ class ReleaseDiff:
         return f"{self.name} ({'; '.join(parts)}){links}"
 
 
-def nbgrader_generate(source_assignment: Path, name: str, workdir: Path, db_url: str | None = None) -> Path:
+def nbgrader_generate(source_assignment: Path, name: str, workdir: Path, db_url: str | None = None,
+                      course_id: str = "") -> Path:
     """Run nbgrader's ``generate_assignment`` on a copy of ``source_assignment``.
 
     Parameters
@@ -64,6 +65,8 @@ def nbgrader_generate(source_assignment: Path, name: str, workdir: Path, db_url:
     workdir : an empty scratch folder; it becomes the temporary course directory.
     db_url : gradebook to record the assignment in (its cells, points and
         test code: what grading restores from); default a throw-away one in workdir.
+    course_id : the course the assignment belongs to in that gradebook (PostgreSQL
+        needs one: nbgrader's assignment row refers to its course row).
 
     Returns
     -------
@@ -78,6 +81,8 @@ def nbgrader_generate(source_assignment: Path, name: str, workdir: Path, db_url:
     config = Config()
     config.CourseDirectory.root = str(workdir)
     config.CourseDirectory.db_url = db_url or f"sqlite:///{workdir / 'gradebook.db'}"
+    if course_id:
+        config.CourseDirectory.course_id = course_id
     ensure_alembic_on_path()
     api = NbGraderAPI(config=config)
     result = api.generate_assignment(name, force=True, create=True)

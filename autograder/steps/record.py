@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import format_delay
+from ..gradebook_lock import GradebookLock
 from ..nbgrader_env import ensure_alembic_on_path
 from ..notebook_io import atomic_write_text
 
@@ -181,7 +182,7 @@ class GradebookWriter:
     the notebook's score as nbgrader bounds it.
     """
 
-    def __init__(self, db_url: str, late_plugin: Any = None) -> None:
+    def __init__(self, db_url: str, late_plugin: Any = None, course_id: str = "default_course") -> None:
         ensure_alembic_on_path()
         import warnings
 
@@ -192,7 +193,9 @@ class GradebookWriter:
         # submission; the rows are written correctly (tests check the gradebook).
         warnings.filterwarnings("ignore", category=SAWarning, module=r"nbgrader\.api")
 
-        self.gb = Gradebook(db_url)
+        self.lock = GradebookLock(db_url)  # other graders may write to the same gradebook
+        with self.lock.hold():
+            self.gb = Gradebook(db_url, course_id)
         self.late_plugin = late_plugin
 
     def set_due_date(self, assignment: str, due: datetime | None) -> None:
@@ -200,11 +203,13 @@ class GradebookWriter:
         if due is None:
             return
         naive_utc = due.astimezone(timezone.utc).replace(tzinfo=None)
-        self.gb.update_or_create_assignment(assignment, duedate=naive_utc)
-        self.gb.db.commit()
+        with self.lock.hold():
+            self.gb.update_or_create_assignment(assignment, duedate=naive_utc)
+            self.gb.db.commit()
 
     def close(self) -> None:
         self.gb.close()
+        self.lock.close()
 
     def __enter__(self) -> "GradebookWriter":
         return self
@@ -220,7 +225,16 @@ class GradebookWriter:
             pass
 
     def record(self, grade: NotebookGrade) -> None:
-        """Store ``grade``: the submission's auto scores, or no submission when it is missing."""
+        """Store ``grade``: the submission's auto scores, or no submission when it is missing.
+
+        One transaction under the gradebook lock, so a grader killed half-way
+        leaves each notebook either recorded or not, and another grader's
+        writes never interleave with it.
+        """
+        with self.lock.hold():
+            self._record(grade)
+
+    def _record(self, grade: NotebookGrade) -> None:
         from nbgrader.api import MissingEntry
 
         gb = self.gb
