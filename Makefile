@@ -12,14 +12,28 @@ export PYTHONDONTWRITEBYTECODE = 1
 
 setup: $(STAMP)
 
+# A copied or moved checkout (`cp -a course my-course`) must not run the old checkout's code through
+# .venv (editable finder, script shebangs): the stamp records the checkout it was built for, and a
+# .venv built for another path is rebuilt. A stamp without a path (older kits) is judged by pip's shebang.
+BUILT_FOR := $(shell cat $(STAMP) 2>/dev/null)
+ifeq ($(BUILT_FOR),)
+BUILT_FOR := $(patsubst %/$(BIN)/python,%,$(shell sed -n '1s/^.!//p' $(BIN)/pip 2>/dev/null))
+endif
+ifneq ($(wildcard $(STAMP)),)
+ifneq ($(BUILT_FOR),$(CURDIR))
+.PHONY: $(STAMP)
+endif
+endif
+
 $(STAMP): pyproject.toml constraints.txt
+	@if [ -e $(STAMP) ] && [ "$(BUILT_FOR)" != "$(CURDIR)" ]; then echo "note: .venv was built for $(or $(BUILT_FOR),another checkout); rebuilding it for $(CURDIR)"; rm -rf $(VENV); fi
 	@# system packages: bubblewrap (the autograder's sandbox), chromium (browser tests),
 	@# postgresql (the shared-gradebook tests start a server of their own; Debian keeps initdb off PATH)
 	@command -v bwrap >/dev/null && command -v chromium >/dev/null && { command -v initdb || ls /usr/lib/postgresql/*/bin/initdb; } >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq bubblewrap chromium postgresql >/dev/null; } || echo "note: install bubblewrap, chromium and postgresql (apt-get install bubblewrap chromium postgresql) for sandboxed grading, browser tests and the PostgreSQL gradebook tests"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -c constraints.txt --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
-	touch $(STAMP)
+	echo "$(CURDIR)" > $(STAMP)
 
 # The student's Lab: nbgrader's instructor tools (Formgrader, Create Assignment, course and
 # assignment lists) are off and widget state is saved with the notebook (jupyter-config/student).

@@ -1,4 +1,4 @@
-"""The ``autograder`` command: ``release``, ``grade``, ``report``, ``formgrade``, ``export`` and ``demo``.
+"""The ``autograder`` command: ``release``, ``new``, ``validate``, ``grade``, ``report``, ``formgrade``, ``export`` and ``demo``.
 
 Thin argument parsing only; each subcommand calls one function of the package.
 Every command reads the course's ``nbgrader_config.py`` (:mod:`autograder.config`);
@@ -25,6 +25,7 @@ def _settings(args: argparse.Namespace, course: Course) -> CourseConfig:
 
 
 def cmd_release(args: argparse.Namespace) -> int:
+    from .lesson_table import readme_problem, update_readme
     from .release import ReleaseError, check, release
 
     course = _course(args)
@@ -44,15 +45,51 @@ def cmd_release(args: argparse.Namespace) -> int:
                     print(f"  {diff.describe()}", file=sys.stderr)
                 print("Regenerate it: run `make release` (or `autograder release`) and commit release/.",
                       file=sys.stderr)
+            table = readme_problem(course, settings.publishing)
+            if table:
+                print(table, file=sys.stderr)
+            if diffs or table:
                 return 1
             print(f"release/ matches source/ for {len(names)} lesson(s).")
             return 0
         for path in release(course, names, settings.publishing):
             print(f"wrote {os.path.relpath(path)}")
+        if update_readme(course, settings.publishing):
+            print("updated the lesson table in README.md")
+        from .demo import refresh_samples
+
+        for lesson in refresh_samples(course):
+            print(f"regenerated the sample submissions of {lesson} in examples/submitted")
         return 0
     except ReleaseError as err:
         print(err, file=sys.stderr)
         return 1
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    from .skeleton import LessonExistsError, create_lesson
+
+    course = _course(args)
+    try:
+        path = create_lesson(course, args.name, _settings(args, course).publishing)
+    except (ValueError, LessonExistsError) as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"wrote {os.path.relpath(path)}\nNext: fill in its solution, then `autograder release {args.name}`, "
+          f"`autograder validate {args.name}` and commit source/, release/ and README.md (docs/authoring.md).")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .validate import run_validate_command
+
+    course = _course(args)
+    names = args.names or course.lessons()
+    unknown = [n for n in names if not (course.source_dir / n).is_dir()]
+    if unknown:
+        print(f"No such lesson in {course.source_dir}: {', '.join(unknown)}.", file=sys.stderr)
+        return 2
+    return run_validate_command(course, names, _settings(args, course), args.unsafe, args.strict)
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
@@ -125,6 +162,18 @@ def build_parser() -> argparse.ArgumentParser:
                      help="do not write; exit 1 when the committed release differs from the sources")
     add_flags(rel, "Publishing")
     rel.set_defaults(func=cmd_release)
+
+    new = sub.add_parser("new", help="create source/NN_slug/NN_slug.ipynb, a lesson skeleton following every convention")
+    new.add_argument("name", metavar="NN_slug", help="two digits, an underscore, a short name (e.g. 09_regularisation)")
+    new.set_defaults(func=cmd_new)
+
+    val = sub.add_parser("validate", help="check lessons: release in sync, Colab cells, solution full marks and "
+                                          "release 0 under the grader, checks stable across runs, warnings")
+    val.add_argument("names", nargs="*", metavar="NAME", help="lessons to validate (default: all)")
+    val.add_argument("--strict", action="store_true", help="warnings fail too")
+    add_flags(val, "Grading")
+    val.add_argument("--unsafe", action="store_true", help="run without the sandbox (your own notebooks only)")
+    val.set_defaults(func=cmd_validate)
 
     gr = sub.add_parser("grade", help="grade a folder of submissions STUDENT/ASSIGNMENT/NOTEBOOK.ipynb")
     gr.add_argument("submitted", metavar="SUBMITTED",

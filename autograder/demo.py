@@ -31,6 +31,20 @@ def _load_examples_module(root: Path) -> ModuleType:
     return module
 
 
+def refresh_samples(course: Course) -> list[str]:
+    """Regenerate the sample submissions of the lessons whose samples are missing or stale
+    (only where the course has ``examples/make_submissions.py``); return those lessons."""
+    if not (course.root / "examples" / "make_submissions.py").is_file():
+        return []
+    examples = _load_examples_module(course.root)
+    if Path(examples.SUBMITTED).resolve().parent.parent != course.root.resolve():
+        return []  # the script serves another checkout
+    lessons = examples.stale_lessons(course)
+    if lessons or examples.is_stale(course):
+        examples.make(course, lessons)
+    return lessons
+
+
 def run_demo(course: Course, out: Path, settings: CourseConfig | None = None, unsafe: bool = False) -> int:
     """Release, (re)build the samples if stale, grade them into ``out``, print the table.
 

@@ -61,7 +61,8 @@ def test_release_notebook_has_an_open_in_colab_badge(path):
     nb = nbformat.read(path, as_version=4)
     first_markdown = next(c.source for c in nb.cells if c.cell_type == "markdown")
     assert url in first_markdown, f"{rel}: the first markdown cell should link {url}"
-    assert url in (ROOT / "README.md").read_text(), f"README should carry the Colab badge for {rel}"
+    assert url in (ROOT / "README.md").read_text(), \
+        f"README should carry the Colab badge for {rel}: run `autograder release` (it regenerates the lesson table)"
 
 
 def test_pip_install_leaves_tensorflow_alone():
