@@ -19,7 +19,10 @@ def shell():
     start_ipython()
     ip = get_ipython()
     ip.run_cell("import numpy as np\nfrom dlbricks import check", store_history=False)
-    return ip
+    yield ip
+    from dlbricks.check import notebook
+
+    notebook.uninstall()  # a restore re-imports dlbricks.check, which installs its hooks
 
 
 def _guard(ip) -> list[str]:

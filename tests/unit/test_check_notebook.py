@@ -19,13 +19,11 @@ def shell():
 
     start_ipython()  # the test shell, once per process (later calls return None)
     ip = get_ipython()
+    notebook.uninstall()  # whatever an earlier test left
     notebook.install()
     ip.run_cell("import numpy as np\nfrom dlbricks import check", store_history=False)
     yield ip
-    ip.events.unregister("pre_run_cell", notebook._pre_run_cell)
-    ip.events.unregister("post_run_cell", notebook._post_run_cell)
-    ip.set_custom_exc((), None)
-    delattr(ip, notebook._STATE)
+    notebook.uninstall()
 
 
 def run(shell, capsys, code: str) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 _MARK = "_dlbricks_check_failure"      # set on the AssertionError a check raises
 _STATE = "_dlbricks_check_state"       # on the shell: counts of the running cell
 _PACKAGE = __name__.rpartition(".")[0]  # "dlbricks.check"
+_HANDLED = (AssertionError, ValueError, TypeError)  # errors shown by _show_failure
 
 
 def _shell() -> Any:
@@ -178,5 +179,20 @@ def install() -> None:
     shell.events.register("pre_run_cell", _pre_run_cell)
     shell.events.register("post_run_cell", _post_run_cell)
     if not getattr(shell, "custom_exceptions", ()):  # never replace someone else's handler
-        shell.set_custom_exc((AssertionError, ValueError, TypeError), _show_failure)
+        shell.set_custom_exc(_HANDLED, _show_failure)
     state["installed"] = True
+
+
+def uninstall() -> None:
+    """Remove the hooks (of any loaded version of this module) from the running shell."""
+    shell = _shell()
+    if shell is None or not hasattr(shell, "events"):
+        return
+    for event in ("pre_run_cell", "post_run_cell"):
+        for callback in list(shell.events.callbacks.get(event, [])):
+            if getattr(callback, "__module__", None) == __name__:
+                shell.events.unregister(event, callback)
+    if tuple(getattr(shell, "custom_exceptions", ())) == _HANDLED:
+        shell.set_custom_exc((), None)
+    if hasattr(shell, _STATE):
+        delattr(shell, _STATE)
