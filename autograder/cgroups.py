@@ -4,7 +4,9 @@
 and the sandbox's RAM-backed folders (``/tmp``, ``/dev/shm``, the work
 folder); ``RLIMIT_NPROC`` counts per uid. A memory cgroup charges every page
 a process of the group touches, shared memory and tmpfs files included, and
-a pids cgroup counts every task (processes and threads) of the group. The
+a pids cgroup counts every task (processes and threads) of the group, and
+a cpu cgroup (where there is one) holds the whole sandbox to one core, however
+many processes it starts (RLIMIT_CPU counts per process). The
 sandbox's first process (bubblewrap) joins the group before it starts
 anything, so the runner, the judge and the student's kernel are all inside.
 
@@ -28,6 +30,8 @@ GROUP_PREFIX = "autograder-sandbox-"
 # The runner and judge processes (Python with numpy) and bubblewrap itself, beside the kernel.
 MEMORY_HEADROOM_MB = 256
 TASKS_HEADROOM = 64
+CPU_PERIOD_US = 100_000
+CPU_CORES = 1  # per sandbox: parallelism comes from --workers
 
 
 def _own_path(controller: str) -> str | None:
@@ -54,14 +58,15 @@ class CgroupSupport:
     """Where per-sandbox groups are made: v1 folders per controller, or one v2 folder."""
 
     version: int  # 1, 2, or 0 when none can be used
-    parents: dict[str, Path] = field(default_factory=dict)  # controller ("memory", "pids") -> parent folder
+    parents: dict[str, Path] = field(default_factory=dict)  # controller ("memory", "pids", "cpu") -> parent
     reason: str = ""  # why not, when version is 0
 
     def describe(self) -> str:
         if self.version == 0:
             return f"cgroup limits: NOT enforced ({self.reason}); memory by RLIMIT_DATA only"
+        cpu = f", CPU held to {CPU_CORES} core" if "cpu" in self.parents else ", CPU not held (no cpu cgroup)"
         return (f"cgroup v{self.version} per sandbox: memory (shared memory and temp folders included) "
-                "and tasks counted for the whole sandbox")
+                f"and tasks counted for the whole sandbox{cpu}")
 
 
 @lru_cache(maxsize=1)
@@ -76,6 +81,10 @@ def cgroup_support() -> CgroupSupport:
             if not _writable_dir(parent):
                 return CgroupSupport(0, reason=f"{parent} is not writable (run the grader as root)")
             parents[controller] = parent
+        own = _own_path("cpu")
+        cpu = CGROUP_ROOT / "cpu" / (own or "/").lstrip("/")
+        if (cpu / "cpu.cfs_quota_us").exists() and _writable_dir(cpu):
+            parents["cpu"] = cpu
         return CgroupSupport(1, parents)
     if (CGROUP_ROOT / "cgroup.controllers").exists():
         own = _own_path("")
@@ -84,6 +93,12 @@ def cgroup_support() -> CgroupSupport:
             enabled = (parent / "cgroup.subtree_control").read_text().split()
         except OSError as exc:
             return CgroupSupport(0, reason=f"cannot read {parent}/cgroup.subtree_control ({exc.strerror})")
+        if "cpu" not in enabled:
+            try:  # optional: without it the sandbox's CPU is bounded by RLIMIT_CPU per process only
+                (parent / "cgroup.subtree_control").write_text("+cpu")
+                enabled.append("cpu")
+            except OSError:
+                pass
         if not {"memory", "pids"} <= set(enabled):
             try:
                 (parent / "cgroup.subtree_control").write_text("+memory +pids")
@@ -93,7 +108,8 @@ def cgroup_support() -> CgroupSupport:
                                                "delegated cgroup (systemd Delegate=yes)")
         if not _writable_dir(parent):
             return CgroupSupport(0, reason=f"{parent} is not writable")
-        return CgroupSupport(2, {"memory": parent, "pids": parent})
+        return CgroupSupport(2, {"memory": parent, "pids": parent}
+                             | ({"cpu": parent} if "cpu" in enabled else {}))
     return CgroupSupport(0, reason="no memory and pids cgroup controllers are mounted")
 
 
@@ -119,6 +135,11 @@ class SandboxCgroup:
             pids = self._make(support.parents["pids"] / name)
             _write(pids / "pids.max", int(tasks) + TASKS_HEADROOM)
             self.procs_files = [memory / "cgroup.procs", pids / "cgroup.procs"]
+            if "cpu" in support.parents:
+                cpu = self._make(support.parents["cpu"] / name)
+                _write(cpu / "cpu.cfs_period_us", CPU_PERIOD_US)
+                _write(cpu / "cpu.cfs_quota_us", CPU_CORES * CPU_PERIOD_US)
+                self.procs_files.append(cpu / "cgroup.procs")
             self.memory_dir = memory
         else:
             group = self._make(support.parents["memory"] / name)
@@ -126,6 +147,8 @@ class SandboxCgroup:
             if (group / "memory.swap.max").exists():
                 _write(group / "memory.swap.max", 0)
             _write(group / "pids.max", int(tasks) + TASKS_HEADROOM)
+            if "cpu" in support.parents:
+                (group / "cpu.max").write_text(f"{CPU_CORES * CPU_PERIOD_US} {CPU_PERIOD_US}")
             self.procs_files = [group / "cgroup.procs"]
             self.memory_dir = group
         # Opened now: the child joins by writing its pid between fork and exec, where

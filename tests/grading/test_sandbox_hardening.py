@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -220,3 +221,29 @@ def test_a_failure_while_talking_to_the_sandbox_kills_it_and_says_why(monkeypatc
                    for i, code in enumerate(cells)], RunSettings(timeout=300, deadline=600))
     assert time.monotonic() - start < 120  # not the watchdog's wall limit
     assert not processes_matching(marker)
+
+
+@pytest.mark.skipif(cgroup_support().version == 0, reason=f"no cgroup here: {cgroup_support().reason}")
+def test_a_sandbox_cgroup_limits_its_members_and_leaves_nothing_behind():
+    from autograder.cgroups import CPU_PERIOD_US, MEMORY_HEADROOM_MB, TASKS_HEADROOM, SandboxCgroup, join_cgroup
+
+    support = cgroup_support()
+    group = SandboxCgroup(support, f"autograder-sandbox-test-{os.getpid()}", memory_mb=300, tasks=20)
+    fds = group.join_fds()
+    child = subprocess.Popen(["sleep", "60"], preexec_fn=lambda: join_cgroup(fds))
+    try:
+        membership = Path(f"/proc/{child.pid}/cgroup").read_text()
+        assert f"autograder-sandbox-test-{os.getpid()}" in membership
+        limit = "memory.limit_in_bytes" if support.version == 1 else "memory.max"
+        assert int((group.memory_dir / limit).read_text()) == (300 + MEMORY_HEADROOM_MB) * 2**20
+        tasks = [d / "pids.max" for d in group.dirs if (d / "pids.max").exists()]
+        assert tasks and int(tasks[0].read_text()) == 20 + TASKS_HEADROOM
+        if "cpu" in support.parents:
+            quota = [d for d in group.dirs if (d / "cpu.cfs_quota_us").exists() or (d / "cpu.max").exists()]
+            text = (quota[0] / ("cpu.cfs_quota_us" if support.version == 1 else "cpu.max")).read_text()
+            assert text.split()[0] == str(CPU_PERIOD_US)
+        dirs = list(group.dirs)
+    finally:
+        group.close()  # kills the member and removes the group
+    assert child.wait(10) == -9
+    assert not any(d.exists() for d in dirs)
