@@ -26,10 +26,13 @@ def _settings(args: argparse.Namespace, course: Course) -> CourseConfig:
 
 def cmd_release(args: argparse.Namespace) -> int:
     from .lesson_table import readme_problem, update_readme
-    from .release import ReleaseError, check, release
+    from .release import ReleaseError, check, release, unpublished_ref_note
 
     course = _course(args)
     settings = _settings(args, course)
+    note = unpublished_ref_note(course, settings.publishing)
+    if note:
+        print(note, file=sys.stderr)
     names = args.names or course.lessons()
     unknown = [n for n in names if not (course.source_dir / n).is_dir()]
     if unknown:

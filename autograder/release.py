@@ -155,6 +155,30 @@ def link_mismatches(rel_path: str, data: bytes, publishing: Publishing) -> list[
     return found
 
 
+def unpublished_ref_note(course: Course, publishing: Publishing) -> str | None:
+    """A note when ``library_ref`` names no tag or commit of the course's git repository yet.
+
+    The install cell then fails for students until the instructor tags the
+    commit they publish and pushes the tag; said at release time, not in class.
+    None when the ref resolves, when none is configured or when the course is not a git checkout.
+    """
+    import subprocess
+
+    ref = publishing.library_ref
+    if not ref or shutil.which("git") is None:
+        return None
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", "-C", str(course.root), *args], capture_output=True, text=True)
+
+    if git("rev-parse", "--is-inside-work-tree").stdout.strip() != "true":
+        return None
+    if git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").returncode == 0:
+        return None
+    return (f"Note: c.Publishing.library_ref is {ref!r}, which is not a tag or commit of this repository yet. "
+            f"The released install cell installs the library at {ref!r}: after committing release/, "
+            f"`git tag {ref}` and push the tag with the branch, or students' set-up cell will fail.")
+
+
 def generated_files(course: Course, name: str, publishing: Publishing | None = None) -> dict[str, bytes]:
     """The files ``release/NAME`` should hold, by relative path, as bytes (notebooks stamped
     from ``publishing``, by default the kit's own defaults)."""

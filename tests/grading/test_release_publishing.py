@@ -63,3 +63,26 @@ def test_release_carries_the_configured_repository_and_check_catches_another(fix
 
     # A flag overrides the file for one run.
     assert main(course + ["release", "--check", "--repository", "alice/dl-course", "--library-ref", "v2027.1"]) == 0
+
+
+def test_a_library_ref_the_repository_lacks_is_pointed_out(tmp_path):
+    import subprocess
+
+    from autograder.config import Publishing
+    from autograder.course import Course
+    from autograder.release import unpublished_ref_note
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    course = Course(tmp_path)
+    assert unpublished_ref_note(course, Publishing(library_ref="v2027.1")) is None, "not a git checkout: nothing to say"
+    git("init", "-q")
+    (tmp_path / "README.md").write_text("course\n")
+    git("add", "README.md")
+    git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "start")
+    note = unpublished_ref_note(course, Publishing(library_ref="v2027.1"))
+    assert note and "git tag v2027.1" in note
+    git("tag", "v2027.1")
+    assert unpublished_ref_note(course, Publishing(library_ref="v2027.1")) is None
+    assert unpublished_ref_note(course, Publishing()) is None, "no library_ref: the branch is installed"
