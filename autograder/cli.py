@@ -184,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     gr.add_argument("--out", required=True, metavar="OUT", help="where grades.csv, feedback/ and the gradebook go")
     gr.add_argument("--assignment", metavar="NAME",
                     help="grade only this assignment (needed for a flat folder or archive)")
-    add_nbgrader_flags(gr, "db")
+    add_nbgrader_flags(gr, "db", "course_id")
     add_flags(gr, "Grading", "Deadlines")
     gr.add_argument("--unsafe", action="store_true",
                     help="run student code without a sandbox (only for trusted notebooks)")

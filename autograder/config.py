@@ -272,7 +272,8 @@ def add_flags(parser: argparse.ArgumentParser, *sections: str) -> None:
 
 
 def add_nbgrader_flags(parser: argparse.ArgumentParser, *names: str) -> None:
-    helps = {"course_id": "course id in the gradebook [c.CourseDirectory.course_id]",
+    helps = {"course_id": "course id in the gradebook [c.CourseDirectory.course_id; default: nbgrader's "
+                          "'default_course']",
              "db": "gradebook SQLAlchemy URL, e.g. postgresql://user@host/db "
                    "[c.CourseDirectory.db_url; default: sqlite:///OUT/gradebook.db]"}
     for name in names:

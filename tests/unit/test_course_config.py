@@ -80,6 +80,17 @@ def test_gradebook_url_default_file_flag(tmp_path):
     assert options("--db", "sqlite:////tmp/x.db").gradebook_url == "sqlite:////tmp/x.db"
 
 
+def test_course_id_default_file_flag(tmp_path):
+    def course_id(*flags):
+        args = build_parser().parse_args(_argv(tmp_path, "grade", *flags))
+        return resolve_args(tmp_path, args).course_id
+
+    assert course_id() == "default_course", "unset: nbgrader's Gradebook default"
+    _write_config(tmp_path, "c.CourseDirectory.course_id = 'dl2027'\n")
+    assert course_id() == "dl2027"
+    assert course_id("--course-id", "dl2028") == "dl2028"
+
+
 def test_grading_settings_reach_the_sandbox_limits(tmp_path):
     _write_config(tmp_path, "c.Grading.memory_mb = 1500\nc.Grading.cpu_seconds = 99\n")
     args = build_parser().parse_args(_argv(tmp_path, "grade", "--timeout", "7", "--workers", "2"))
