@@ -136,13 +136,17 @@ def make_undumpable() -> None:
     """Keep processes of the same uid (the student's kernel) out of this one.
 
     A non-dumpable process cannot be ptraced, and its /proc/PID/mem and fd/
-    cannot be opened by other processes of the same user.
+    cannot be opened by other processes of the same user. Raises OSError when
+    the setting fails: the runner must not go on readable by the student.
     """
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-    except OSError:
-        pass
+    _prctl(PR_SET_DUMPABLE, 0, "PR_SET_DUMPABLE 0 (keeps the student's processes out of the runner)")
+
+
+def _prctl(option: int, value: int, what: str) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(option, value, 0, 0, 0) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"prctl {what} failed: {os.strerror(errno)}")
 
 
 def _set(limit: int, value: int) -> None:
@@ -173,10 +177,8 @@ def kernel_limits(limits: dict) -> None:
     _set(resource.RLIMIT_FSIZE, int(limits["fsize_mb"]) * mb)
     _set(resource.RLIMIT_NOFILE, int(limits["nofile"]))
     _set(resource.RLIMIT_CORE, 0)
-    try:  # the kernel dies with the runner, whatever kills the runner
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except OSError:
-        pass
+    # The kernel dies with the runner, whatever kills the runner; if that cannot be set, it does not start.
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, "PR_SET_PDEATHSIG SIGKILL (the kernel dies with the runner)")
     os.setsid()  # its own process group, so that a timeout can kill every child at once
 
 

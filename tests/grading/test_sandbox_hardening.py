@@ -247,3 +247,26 @@ def test_a_sandbox_cgroup_limits_its_members_and_leaves_nothing_behind():
         group.close()  # kills the member and removes the group
     assert child.wait(10) == -9
     assert not any(d.exists() for d in dirs)
+
+
+def test_a_failed_no_dump_or_parent_death_setting_stops_the_runner(monkeypatch):
+    """Issue 14: failures of the runner's no-dump and parent-death settings were ignored."""
+    import ctypes
+
+    try:  # the runner's limits live in their own module once the runner is a package
+        from autograder.sandbox_runner import limits as runner_limits
+    except ImportError:
+        from autograder import sandbox_runner as runner_limits
+
+    class RefusingLibc:
+        def prctl(self, *args):
+            return -1
+
+    monkeypatch.setattr(ctypes, "CDLL", lambda *a, **k: RefusingLibc())
+    with pytest.raises(OSError, match="PR_SET_DUMPABLE"):
+        runner_limits.make_undumpable()
+    child_limits = getattr(runner_limits, "child_limits", None) or runner_limits.kernel_limits
+    monkeypatch.setattr(os, "setsid", lambda: None)
+    monkeypatch.setattr(runner_limits.resource, "setrlimit", lambda *a: None)
+    with pytest.raises(OSError, match="PR_SET_PDEATHSIG"):
+        child_limits({"memory_mb": 100, "nproc": 10, "cpu_seconds": 10, "fsize_mb": 1, "nofile": 64})
