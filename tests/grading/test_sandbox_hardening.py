@@ -87,12 +87,14 @@ def test_two_grading_processes_never_hold_the_same_uid(tmp_path):
     assert len(held[0]) == len(held[1]) == 6
     assert not set(held[0]) & set(held[1]), held
     assert all(base <= u < base + span for u in held[0] + held[1])
-    # Twelve are held now by no one: a third process gets them, and a 13th is refused.
-    os.environ_before = None
-    with pytest.raises(NoFreeUid):
-        with sandbox_uid(base=base, span=1):
-            with sandbox_uid(base=base, span=1):
-                pass
+    # The holders are gone, so are their locks (the kernel drops a dead process's flock): all twelve
+    # are free again, and a thirteenth is refused.
+    third = subprocess.run([sys.executable, "-c", HOLDER, str(base), str(span), str(span), "0"],
+                           capture_output=True, text=True, env=env, timeout=60)
+    assert sorted(json.loads(third.stdout)) == list(range(base, base + span)), third.stderr
+    refused = subprocess.run([sys.executable, "-c", HOLDER, str(base), str(span), str(span + 1), "0"],
+                             capture_output=True, text=True, env=env, timeout=60)
+    assert refused.returncode != 0 and "NoFreeUid" in refused.stderr
 
 
 @needs_root
