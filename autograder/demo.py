@@ -82,4 +82,8 @@ def run_demo(course: Course, out: Path, settings: CourseConfig | None = None, un
     pages = sorted((options.out / "feedback").rglob("*.html"))
     if pages:
         print(f"Open a feedback page, e.g. {pages[0]}")
+    if (options.out / "report.html").is_file():
+        print(f"Open the class report (pass rates, the most frequent mistakes, flags): {options.out / 'report.html'}")
+        print(f"Then grade the written answers: autograder formgrade --out {out}; "
+              f"final grades and feedback: autograder export --out {out}")
     return 0 if run.ok else 1

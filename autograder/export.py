@@ -284,11 +284,11 @@ def regenerate_feedback(out: Path, course: Any, db_url: str | None = None) -> li
     and the written answers' points and comments from the gradebook; nothing
     is executed again.
     """
-    import html as _html
     from types import SimpleNamespace
 
     import nbformat
 
+    from .formgrade import original_markdown
     from .grade import feedback_path
     from .master import read_master
     from .report import load_results
@@ -313,9 +313,9 @@ def regenerate_feedback(out: Path, course: Any, db_url: str | None = None) -> li
             continue
         nb = nbformat.read(executed, as_version=4)
         master_md = set(master.markdown)
-        for cell in nb.cells:  # undo the escaping made for the formgrader (the page escapes itself)
+        for cell in nb.cells:  # the student's own text, as handed in (the feedback page escapes it)
             if cell.cell_type == "markdown" and cell.source not in master_md:
-                cell.source = _html.unescape(cell.source)
+                cell.source = original_markdown(cell.source)
         cells = {i: SimpleNamespace(outputs=c.get("outputs", [])) for i, c in enumerate(nb.cells)
                  if c.cell_type == "code"}
         judgement = judgement_from_dict({"tests": record["tests"], "flags": record.get("flags", [])})

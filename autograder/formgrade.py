@@ -15,6 +15,7 @@ Points and comments given there go into the gradebook; a re-grade keeps them
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import signal
 import socket
@@ -24,6 +25,25 @@ from pathlib import Path
 from typing import Any
 
 CONFIG_NAME = "nbgrader_config.py"
+LITERAL_INFO = "student-text"  # the info string that marks a student's markdown shown as text
+
+
+def literal_markdown(text: str) -> str:
+    """A student's markdown as a fenced code block: the formgrader shows it as text.
+
+    Rendered as markdown it could carry HTML, ``javascript:`` links or outside
+    images into the formgrader's page (an authenticated Jupyter server); in a
+    fence longer than any run of backticks inside, it is only text.
+    """
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{LITERAL_INFO}\n{text}\n{fence}"
+
+
+def original_markdown(text: str) -> str:
+    """The student's markdown behind :func:`literal_markdown` (other text unchanged)."""
+    match = re.fullmatch(r"(`{3,})" + LITERAL_INFO + r"\n(.*)\n\1", text, re.S)
+    return match.group(2) if match else text
 
 
 def write_config(out: Path, db_url: str | None = None) -> Path:
@@ -64,7 +84,7 @@ def pages(base: str, out: Path, token: str, db_url: str | None = None) -> list[s
     """The formgrader pages worth opening: each notebook's list of submissions."""
     from .export import read_gradebook
 
-    lines = [f"{base}/formgrader?token={token}"]
+    lines = [f"{base}/formgrader?token={token}   (first: it logs you in)"]
     try:
         subs, _, _ = read_gradebook(db_url or f"sqlite:///{(out / 'gradebook.db').resolve()}")
     except Exception:
@@ -75,7 +95,7 @@ def pages(base: str, out: Path, token: str, db_url: str | None = None) -> list[s
             if sub.pending:
                 pending[(assignment, nb_name)] = pending.get((assignment, nb_name), 0) + 1
     for (assignment, nb_name), n in sorted(pending.items()):
-        lines.append(f"{base}/formgrader/gradebook/{assignment}/{nb_name}?token={token}   "
+        lines.append(f"{base}/formgrader/gradebook/{assignment}/{nb_name}   "
                      f"({n} submission(s) with answers to grade)")
     return lines
 

@@ -15,7 +15,6 @@ judged here, in the parent, as soon as it is known.
 from __future__ import annotations
 
 import copy
-import html
 import sys
 import tempfile
 import time
@@ -30,6 +29,7 @@ from .config import CourseConfig, from_config
 from .course import Course
 from .discover import Submission, SubmissionLayoutError, discover, extract_archive
 from .executors import Executor, lost_worker
+from .formgrade import literal_markdown
 from .export import add_gradebook_scores
 from .gradebook_lock import GradebookLock, prepare_gradebook
 from .master import MasterNotebook, read_master
@@ -267,8 +267,8 @@ def write_autograded(restored: Any, cells: dict, sub: Submission, out: Path,
     """The executed notebook, for the instructor only (it contains the hidden tests).
 
     Outputs keep no active content (see :func:`inert_outputs`), and the
-    student's markdown cells become raw text: formgrader renders both in the
-    instructor's Jupyter origin.
+    student's markdown cells become literal text (:func:`~autograder.formgrade.literal_markdown`):
+    formgrader renders both in the instructor's Jupyter origin.
     """
     nb = copy.deepcopy(restored)
     master_md = set(master.markdown) if master is not None else set()
@@ -277,9 +277,11 @@ def write_autograded(restored: Any, cells: dict, sub: Submission, out: Path,
             result = cells.get(index)
             cell.outputs = [nbformat.from_dict(o) for o in inert_outputs(result.outputs)] if result else []
             cell.execution_count = None
-        elif cell.cell_type == "markdown" and "<" in cell.source and cell.source not in master_md:
-            # the student's own text (a written answer is an nbgrader cell too) is shown, never run
-            cell.source = html.escape(cell.source, quote=False)
+        elif cell.cell_type == "markdown" and cell.source not in master_md:
+            # the student's own text (a written answer is an nbgrader cell too) is shown as text,
+            # never rendered: no HTML, javascript: link or outside image reaches the formgrader
+            cell.source = literal_markdown(cell.source)
+            cell.pop("attachments", None)
     path = out / "autograded" / sub.student / sub.assignment / f"{sub.notebook}.ipynb"
     atomic_write_text(path, nbformat.writes(nb))
 

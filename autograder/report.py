@@ -468,7 +468,9 @@ def render_html(report: dict[str, Any]) -> str:
 def _assignment_html(a: dict[str, Any]) -> str:
     name = a["name"]
     out = [f'<h2 id="{_anchor(name)}">{_esc(name)}</h2>',
-           f"<p>{a['graded']} graded ({_esc(', '.join(f'{n} {s}' for s, n in a['statuses'].items()))}); "
+           f"<p>{a['graded']} of {sum(a['statuses'].values())} submissions graded"
+           + (f" ({_esc(', '.join(f'{n} {s}' for s, n in a['statuses'].items() if s != 'graded'))})"
+              if len(a["statuses"]) > 1 or "graded" not in a["statuses"] else "") + "; "
            f"mean {_num(a['mean'])}, median {_num(a['median'])} of {a['max_score']:g} auto-graded points.</p>"]
     for w in a["warnings"]:
         out.append(f'<p class="warn">{_esc(w)}</p>')
@@ -483,8 +485,10 @@ def _assignment_html(a: dict[str, Any]) -> str:
             note.append("judged in the student's kernel")
         if t["tampering"]:
             note.append(f"{t['tampering']} tampering")
-        rows.append(f"<tr><td class=\"n\">{i}</td><td><a href=\"#{_anchor(name, t['notebook'], t['grade_id'])}\">"
-                    f"{_esc(t['grade_id'])}</a></td><td class=\"n\">{t['max_points']:g}</td>"
+        cell = _esc(t["grade_id"])
+        if any(c["failed"] for c in t["checks"]) or t["stopped"]:  # it has a section under "Most frequent failures"
+            cell = f'<a href="#{_anchor(name, t["notebook"], t["grade_id"])}">{cell}</a>'
+        rows.append(f"<tr><td class=\"n\">{i}</td><td>{cell}</td><td class=\"n\">{t['max_points']:g}</td>"
                     f"<td{low}>{_pct(t['pass_rate'])}</td><td class=\"n\">{_pct(t['visible_pass_rate'])}</td>"
                     f"<td class=\"n\">{_pct(t['hidden_pass_rate'])}</td><td class=\"n\">{_num(t['mean_points'])}</td>"
                     f"<td class=\"n\">{_num(t['discrimination'])}</td><td class=\"muted\">{_esc('; '.join(note))}</td></tr>")

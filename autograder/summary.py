@@ -81,8 +81,10 @@ def summary_text(run: GradeRun, out: Path) -> str:
 
 def grade_table(rows: list[AssignmentRow]) -> str:
     """A plain-text table of the rows (the demo prints it)."""
-    header = ("student", "assignment", "score", "status", "flags")
-    body = [(r.student_id, r.assignment, f"{r.score:g} / {r.max_score:g}", r.status, ",".join(r.flags))
+    header = ("student", "assignment", "score", "written answers", "status", "flags")
+    body = [(r.student_id, r.assignment, f"{r.score:g} / {r.max_score:g}",
+             (f"{r.manual_score:g} / {r.manual_max:g}" + (", to grade" if r.manual_pending else ""))
+             if r.manual_max else "", r.status, ",".join(r.flags))
             for r in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)

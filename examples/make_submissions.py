@@ -38,14 +38,32 @@ EXAMPLES = Path(__file__).resolve().parent
 SUBMITTED = EXAMPLES / "submitted"
 MANIFEST = EXAMPLES / "manifest.json"
 
-# The mistakes dan_mistakes makes: lesson -> grade id -> (the solution's text, what he wrote).
-# The class report (OUT/report.html) must name each of them; tests/grading/test_report_demo.py checks it.
+# The mistakes dan_mistakes makes, per lesson: what the class report must call it -> (the function,
+# the student's version of it; {right} is the solution's). They wrap the solution, so that they
+# outlive changes to it; tests/grading/test_report_demo.py checks that the report names each.
 PLANTED = {
     "01_tensors": {
-        "ex3_matmul_loops": ("    return C", "    return C.T"),  # a stray transpose
-        "ex7_batch_mean_per_channel": ("images.mean(axis=(0, 1, 2)", "images.sum(axis=(0, 1, 2)"),  # sum, not mean
+        "transpose": ("matmul_loops", "def matmul_loops(A, B):\n"
+                                      "    return {right}(A, B).T  # a stray transpose"),
+        "sum where a mean was wanted": ("batch_mean_per_channel", "def batch_mean_per_channel(images):\n"
+                                        "    images = np.asarray(images)\n"
+                                        "    return {right}(images) * images[..., 0].size  # summed over N, H, W"),
     },
 }
+
+
+def plant_mistakes(nb, lesson: str) -> list[str]:
+    """Plant ``PLANTED[lesson]`` in the solved notebook ``nb``; return the functions not found."""
+    missing = []
+    for function, code in PLANTED.get(lesson, {}).values():
+        cell = next((c for c in solution_cells(nb) if f"def {function}(" in c.source), None)
+        if cell is None:
+            missing.append(function)
+            continue
+        right = f"_{function}_solved"
+        cell.source += f"\n\n\n{right} = {function}\n\n\n" + code.format(right=right)
+    return missing
+
 
 MALICIOUS = '''
 # --- everything below is what a cheater might try; the autograder defeats each ---
@@ -126,13 +144,9 @@ def make(course: Course, lessons: list[str], out: Path = SUBMITTED) -> list[Path
         written.append(broken)
 
         mistaken = copy.deepcopy(right)
-        for cell in solution_cells(mistaken):
-            change = PLANTED.get(lesson, {}).get(cell.metadata["nbgrader"]["grade_id"])
-            if change is not None and change[0] in cell.source:
-                cell.source = cell.source.replace(change[0], change[1], 1)
-            elif change is not None:
-                print(f"note: the planted mistake in {lesson}/{cell.metadata['nbgrader']['grade_id']} no longer "
-                      f"applies (the solution changed): update PLANTED in {Path(__file__).name}", file=sys.stderr)
+        for function in plant_mistakes(mistaken, lesson):
+            print(f"note: {lesson} defines no {function}() any more: update PLANTED in {Path(__file__).name}",
+                  file=sys.stderr)
         written.append(write_submission(out, "dan_mistakes", lesson, lesson, mistaken))
 
         malicious = copy.deepcopy(release)  # nothing solved: only the cheating

@@ -211,4 +211,12 @@ def test_active_content_never_reaches_the_instructors_notebook(tmp_path):
     sub = Submission("s1", FIXTURE_ASSIGNMENT, FIXTURE_ASSIGNMENT, None)
     write_autograded(nb, {0: CellResult(0, "ok", [], outputs, False, 0.1)}, sub, tmp_path)
     text = (tmp_path / "autograded" / "s1" / FIXTURE_ASSIGNMENT / NB).read_text()
-    assert "<script>steal" not in text and "<img" not in text and "".join(json.loads(text)["cells"][1]["source"]).endswith("*hi*")
+    from nbconvert.filters.markdown import markdown2html
+
+    from autograder.formgrade import original_markdown
+
+    markdown = "".join(json.loads(text)["cells"][1]["source"])
+    rendered = markdown2html(markdown)  # what formgrader makes of the student's markdown: text only
+    assert "<script" not in rendered and "<img" not in rendered and "<em>" not in rendered
+    assert "<img" not in text and "steal()" not in json.dumps(json.loads(text)["cells"][0]["outputs"])
+    assert original_markdown(markdown).endswith("*hi*")

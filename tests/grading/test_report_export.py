@@ -138,3 +138,37 @@ def test_the_wide_csv_neutralises_formulas_in_student_ids():
 def test_export_without_a_gradebook_says_what_to_do(tmp_path):
     with pytest.raises(FileNotFoundError, match="grade the submissions first"):
         export_grades(tmp_path)
+
+
+def test_a_written_answer_reaches_the_formgrader_as_text_and_feedback_as_written(tmp_path):
+    """The formgrader renders the instructor's copy in an authenticated Jupyter page: a written
+    answer there is literal text (no HTML, no javascript: link, no outside image)."""
+    import nbformat
+    from nbconvert.filters.markdown import markdown2html
+
+    from autograder.discover import Submission
+    from autograder.formgrade import original_markdown
+    from autograder.grade import write_autograded
+    from autograder.master import MasterNotebook
+
+    answer = ("GPUs run many multiply-adds at once. <img src=x onerror=alert(1)> "
+              "[more](javascript:alert(2)) ![t](https://example.org/t.png) ```code```")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Lesson 1"),
+                                         nbformat.v4.new_markdown_cell(answer)])
+    master = MasterNotebook("a1", "nb", "0" * 64, (), ("# Lesson 1",))
+    write_autograded(nb, {}, Submission("ann", "a1", "nb", None), tmp_path, master)
+    written = nbformat.read(tmp_path / "autograded" / "ann" / "a1" / "nb.ipynb", as_version=4)
+    assert written.cells[0].source == "# Lesson 1"  # the instructor's own markdown renders as before
+    rendered = markdown2html(written.cells[1].source)
+    assert "<img" not in rendered and "<a " not in rendered and "onerror=alert(1)" in rendered.replace("&lt;", "<")
+    assert original_markdown(written.cells[1].source) == answer
+
+
+def test_report_and_export_commands_say_what_to_do_on_an_empty_folder(tmp_path, capsys):
+    from autograder.cli import main
+
+    assert main(["report", "--out", str(tmp_path)]) == 2
+    assert main(["export", "--out", str(tmp_path)]) == 2
+    assert main(["formgrade", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("grade first") >= 2 and "grade the submissions first" in err
