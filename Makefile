@@ -8,7 +8,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 3
 export TF_ENABLE_ONEDNN_OPTS ?= 0
 export PYTHONDONTWRITEBYTECODE = 1
 
-.PHONY: setup lab lab-instructor release release-check grade demo test test-fast test-image test-image-cuda bench clean
+.PHONY: setup lab lab-instructor release release-check grade demo test test-fast test-image test-image-cuda bench full-run clean
 
 setup: $(STAMP)
 
@@ -58,7 +58,8 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	@# two test workers on two cores: one BLAS thread each, or OpenBLAS threads spin against each other
-	DLBRICKS_QUICK=1 OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadgroup --durations=20
+	@# the full-mode run of every lesson is its own step (make full-run): skipped here, with this reason printed
+	DLBRICKS_SKIP_FULL_RUN="make full-run runs it" DLBRICKS_QUICK=1 OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadgroup --durations=20
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" -q
@@ -71,7 +72,12 @@ test-image-cuda:
 	IMAGE_TEST_VARIANT=cuda docker/test-image.sh
 
 bench: $(STAMP)
-	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	for b in benchmarks/*.py; do [ "$$b" = benchmarks/full_run.py ] && continue; echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# every lesson in full mode (quick mode off, as students run them): wall time per lesson and
+# the printed numbers go to benchmarks/results/full_run/ (tens of minutes on two cores)
+full-run: $(STAMP)
+	env -u DLBRICKS_QUICK -u DLBRICKS_SKIP_FULL_RUN $(BIN)/python -m pytest tests/notebooks/test_full_run.py -p no:xdist -p no:cacheprovider -v -s
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -45,7 +45,7 @@ from .losses import softmax as _softmax
 __all__ = [
     "Tensor", "as_tensor", "exp", "log", "sigmoid", "relu", "tanh", "softmax",
     "sum", "mean", "reshape", "transpose", "matmul", "softmax_cross_entropy",
-    "argmax", "equal", "placeholder", "variable", "constant", "grad", "sgd",
+    "argmax", "equal", "greater", "placeholder", "variable", "constant", "grad", "sgd",
     "Session", "topological_order", "walk", "local_gradients", "parallel_levels",
     "zero_grad", "OPS",
 ]
@@ -246,6 +246,12 @@ _define("equal", forward=lambda a, b: (a == b).astype(np.float64),
         backward=lambda g, z, a, b: (None, None),
         tf=lambda tf, node, a, b: tf.stop_gradient(
             tf.cast(tf.equal(tf.cast(a, tf.float64), tf.cast(b, tf.float64)), tf.as_dtype(node.value.dtype))))
+
+# z = [a > b] (1.0 or 0.0): a step, flat on both sides, so no gradient either
+_define("greater", forward=lambda a, b: (a > b).astype(np.float64),
+        backward=lambda g, z, a, b: (None, None),
+        tf=lambda tf, node, a, b: tf.stop_gradient(
+            tf.cast(tf.greater(tf.cast(a, tf.float64), tf.cast(b, tf.float64)), tf.as_dtype(node.value.dtype))))
 
 
 # --------------------------------------------------------------------------
@@ -551,6 +557,15 @@ def argmax(t: ArrayLike, axis: int = -1) -> Tensor:
 def equal(a: ArrayLike, b: ArrayLike) -> Tensor:
     """1.0 where a == b, else 0.0 (no gradient); ``mean(equal(...))`` is accuracy."""
     return _apply("equal", a, b)
+
+
+def greater(a: ArrayLike, b: ArrayLike) -> Tensor:
+    """1.0 where a > b, else 0.0 (no gradient), broadcast like numpy.
+
+    The predicted class of a yes/no model is ``greater(z, 0)`` (score above 0,
+    probability above 1/2), so ``mean(equal(greater(z, 0), Y))`` is its accuracy.
+    """
+    return _apply("greater", a, b)
 
 
 # --------------------------------------------------------------------------

@@ -346,7 +346,7 @@ def _replay(tf: Any, node: "Tensor", args: list) -> Any:
     if op is None or op.tf is None:
         raise NotImplementedError(f"tape_gradients cannot replay the op {node.op!r} in TensorFlow.")
     dtype = tf.as_dtype(node.value.dtype) if node.value is not None and node.value.dtype.kind == "f" else None
-    if dtype is not None and node.op not in ("softmax_cross_entropy", "argmax", "equal"):
+    if dtype is not None and node.op not in ("softmax_cross_entropy", "argmax", "equal", "greater"):
         # numpy promotes mixed float32/float64 silently; TensorFlow needs one dtype.
         args = [tf.cast(a, dtype) if a.dtype.is_floating or a.dtype.is_integer else a for a in args]
     return op.tf(tf, node, *args)

@@ -255,6 +255,31 @@ def test_symbolic_logistic_regression_on_banknote_beats_95_percent():
     assert test_acc > 0.95
 
 
+
+def test_greater_is_a_step_with_no_gradient_and_broadcasts():
+    a = G.Tensor(np.array([[-1.0, 0.0, 2.0], [3.0, -0.5, 0.0]]), requires_grad=True)
+    step = G.greater(a, 0.0)
+    assert np.array_equal(step.value, [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])   # 0 > 0 is false
+    assert np.array_equal(G.greater(a, np.array([0.0, -1.0, 5.0])).value, [[0, 1, 0], [1, 1, 0]])
+    # used as a mask, it passes the gradient of what it multiplies and none of its own
+    (G.sum(step * a * a)).backward()
+    assert np.array_equal(a.grad, 2.0 * a.value * step.value)
+
+
+def test_greater_gives_the_accuracy_of_a_yes_no_model_in_a_session():
+    X, Y = G.placeholder((None, 2), name="X"), G.placeholder((None,), name="Y")
+    w, b = G.variable(np.array([1.0, -1.0]), name="w"), G.variable(0.5, name="b")
+    z = G.matmul(X, w) + b
+    accuracy = G.mean(G.equal(G.greater(z, 0.0), Y))
+    x = np.array([[2.0, 0.0], [0.0, 2.0], [0.0, 0.0], [-1.0, 0.0]])     # z = 2.5, -1.5, 0.5, -0.5
+    assert G.Session().run(accuracy, {X: x, Y: np.array([1.0, 0.0, 1.0, 0.0])}) == 1.0
+    assert G.Session().run(accuracy, {X: x, Y: np.array([1.0, 1.0, 1.0, 1.0])}) == 0.5
+    # the accuracy node does not stop the loss's gradient from being fetched in the same run
+    loss = G.mean((G.sigmoid(z) - Y) ** 2)
+    acc, dw = G.Session().run([accuracy, *G.grad(loss, [w])], {X: x, Y: np.zeros(4)})
+    assert acc == 0.5 and np.all(np.isfinite(dw))
+
+
 # ---------------------------------------------------------------- against TensorFlow
 TF_CASES = {
     "add/sub/mul/div broadcast": (lambda a, b: (a + b) * (a - b) / (b * b + 1.0), (3, 4), (4,)),
@@ -268,6 +293,7 @@ TF_CASES = {
     "reshape/transpose/getitem": (lambda a, b: G.reshape(G.transpose(a), (6, 2))[1:4] * b, (2, 6), (2,)),
     "softmax cross-entropy": (lambda a, b: G.softmax_cross_entropy(a @ b, np.array([0, 2, 1])), (3, 4), (4, 3)),
     "tensor power": (lambda a, b: (G.sigmoid(a) + 0.5) ** b, (3, 2), (3, 2)),
+    "greater as a mask": (lambda a, b: G.greater(a, b) * a * b + G.equal(a, a) * b, (3, 4), (4,)),
 }
 
 
