@@ -114,13 +114,24 @@ class PostgresServer:
             try:
                 os.kill(self.pid, signal.SIGINT)  # PostgreSQL's "fast" shutdown
                 for _ in range(100):
-                    os.kill(self.pid, 0)
+                    if not _alive(self.pid):
+                        break
                     time.sleep(0.1)
-                os.kill(self.pid, signal.SIGKILL)
+                else:
+                    os.kill(self.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
             self.pid = None
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (an exited server that no init has reaped yet counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
 
 
 def _has_user(name: str) -> bool:
