@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import quote
 
+from .config import format_delay
 from .notebook_io import atomic_write_text
 
 RESULTS_DIR = "results"
@@ -74,7 +75,9 @@ def result_record(grade: Any) -> dict[str, Any]:
     return {"student": grade.student, "assignment": grade.assignment, "notebook": grade.notebook,
             "status": grade.status, "flags": list(grade.flags), "points": dict(grade.points),
             "max_score": float(grade.max_score), "seconds": round(float(getattr(grade, "seconds", 0.0) or 0.0), 3),
-            "detail": grade.detail[:MESSAGE_LIMIT], "tests": tests}
+            "detail": grade.detail[:MESSAGE_LIMIT], "tests": tests,
+            "late": getattr(grade, "late", ""), "seconds_late": float(getattr(grade, "seconds_late", 0.0) or 0.0),
+            "late_penalty": float(getattr(grade, "late_penalty", 0.0) or 0.0)}
 
 
 def shorten(message: str, limit: int = MESSAGE_LIMIT) -> str:
@@ -208,7 +211,9 @@ def _per_student(records: list[dict]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for r in sorted(records, key=lambda r: (r["student"], r["notebook"])):
         row = out.setdefault(r["student"], {"score": 0.0, "max_score": 0.0, "status": r["status"], "flags": [],
-                                            "feedback": []})
+                                            "feedback": [], "seconds_late": 0.0, "late_penalty": 0.0})
+        row["seconds_late"] = max(row["seconds_late"], float(r.get("seconds_late", 0.0) or 0.0))
+        row["late_penalty"] += float(r.get("late_penalty", 0.0) or 0.0)
         row["score"] += sum(float(v) for v in r.get("points", {}).values())
         row["max_score"] += float(r.get("max_score", 0.0))
         if r["status"] != "graded":
@@ -555,7 +560,11 @@ def _students_html(report: dict[str, Any]) -> str:
                 text += f" {cell['status']}"
             if cell["flags"]:
                 text += " ⚑"
-            title = _esc(", ".join(cell["flags"]))
+            notes = list(cell["flags"])
+            if cell.get("seconds_late"):  # the time late and the penalty, from the course's deadlines
+                penalty = f", penalty {cell['late_penalty']:g}" if cell.get("late_penalty") else ""
+                notes.append(f"late by {format_delay(cell['seconds_late'])}{penalty}")
+            title = _esc(", ".join(notes))
             link = cell["feedback"][0] if cell["feedback"] else ""
             cells.append(f'<td class="n" title="{title}"><a href="{_esc(link)}">{_esc(text)}</a></td>')
         rows.append(f"<tr><td>{_esc(row['student'])}</td>{''.join(cells)}</tr>")

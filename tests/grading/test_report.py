@@ -208,3 +208,16 @@ def test_records_round_trip_through_the_output_folder(tmp_path):
     report = json.loads(json_path.read_text())
     assert report["assignments"][0]["graded"] == 1 and report["assignments"][0]["mean"] == 8.0
     assert "bob" in render_html(report) and html_path.is_file()
+
+
+def test_a_late_submission_shows_its_time_late_and_penalty(tmp_path):
+    late = NotebookGrade("ann", "a1", "a1", "graded", {"t": 3.0}, 8.0, flags=["late"],
+                         seconds_late=2 * 3600 + 300, late_penalty=3.0)
+    save_result(tmp_path, late)
+    save_result(tmp_path, NotebookGrade("bob", "a1", "a1", "graded", {"t": 8.0}, 8.0))
+    json_path, html_path = write_report(tmp_path)
+    cells = {row["student"]: row["assignments"]["a1"] for row in json.loads(json_path.read_text())["rows"]}
+    assert (cells["ann"]["seconds_late"], cells["ann"]["late_penalty"]) == (7500.0, 3.0)
+    assert cells["bob"]["seconds_late"] == 0.0
+    page = html_path.read_text()
+    assert "late, late by 2 h 05 min, penalty 3" in page and page.count("late by") == 1
