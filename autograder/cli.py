@@ -79,7 +79,7 @@ def cmd_new(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     print(f"wrote {os.path.relpath(path)}\nNext: fill in its solution, then `autograder release {args.name}`, "
-          f"`autograder validate {args.name}` and commit source/, release/ and README.md (docs/authoring.md).")
+          f"`autograder validate {args.name}` and commit source/, release/, README.md and examples/ (docs/authoring.md).")
     return 0
 
 

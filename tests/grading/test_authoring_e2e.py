@@ -1,5 +1,5 @@
 """An instructor adds a lesson: `autograder new`, fill in the solution, `release`,
-`validate`, and grade a small class; and `validate` catches a lesson that would
+`validate`, the kit's lesson tests (tests/notebooks) on it, and grade a small class; and `validate` catches a lesson that would
 treat honest students badly (a random test, an unlocked data cell, an overflow)."""
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from autograder.samples import load_pair, solution_cells, solved_release, with_c
 from autograder.skeleton import SOLUTION_PLACEHOLDER
 
 AUTOGRADER = str(Path(sys.executable).with_name("autograder"))
+REPO = Path(__file__).resolve().parents[2]
 LESSON = "09_standardise"
 ANSWER = "return (X - X.mean(axis=0)) / X.std(axis=0)"
 
@@ -67,6 +68,15 @@ def test_new_lesson_validates_once_solved_and_grades_a_class(tmp_path):
     valid = _cli(course, "validate", LESSON, "--strict")
     assert valid.returncode == 0, valid.stdout + valid.stderr
     assert f"{LESSON}: ok (0 error(s), 0 warning(s)" in valid.stdout
+
+    # the kit's own lesson tests (what `make test` runs on every lesson) pass on it
+    lesson_tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "no:cacheprovider", "-o", "addopts=",
+         str(REPO / "tests" / "notebooks" / "test_lessons.py")],
+        env=dict(os.environ, DLBRICKS_COURSE_DIR=str(course), TF_CPP_MIN_LOG_LEVEL="3"),
+        capture_output=True, text=True, timeout=900, cwd=REPO)
+    assert lesson_tests.returncode == 0, lesson_tests.stdout[-4000:]
+    assert "5 passed" in lesson_tests.stdout, lesson_tests.stdout[-2000:]
 
     release, source = load_pair(course, LESSON)
     submitted = tmp_path / "submitted"
