@@ -5,7 +5,7 @@ by a second grader):
 
 - ``release/NAME`` is what ``autograder release`` makes of ``source/NAME``;
 - the released notebook opens in Colab: the badge and the install cell are there
-  and point where the course configuration says;
+  and point where the course configuration says; the README's lesson table lists it;
 - the solution earns full marks and the untouched release earns 0 when a class
   of two (``solution``, ``untouched``) is graded by :func:`autograder.grade.grade_submissions`,
   sandbox and all;
@@ -36,6 +36,7 @@ from typing import Any, Callable
 import nbformat
 
 from .config import CourseConfig
+from .lesson_table import readme_problem
 from .course import Course
 from .master import is_autograder_test, read_master
 from .reference import reference_or_error, reference_plan, store_reference, SolutionFailsError
@@ -375,6 +376,9 @@ def validate_lesson(course: Course, name: str, config: CourseConfig, unsafe: boo
         return result
     log(f"{name}: release and Colab cells...")
     check_release(course, name, config, result)
+    table = readme_problem(course, config.publishing)
+    if table and name in table:
+        result.error(table)
     if (course.release_dir / name / f"{name}.ipynb").is_file():
         check_colab(course, name, config, result)
     check_dependencies(source, result)

@@ -151,3 +151,18 @@ def test_the_kits_readme_lists_every_lesson():
 def test_authoring_guide_is_linked_from_the_readme():
     assert (ROOT / "docs" / "authoring.md").is_file()
     assert "(docs/authoring.md)" in (ROOT / "README.md").read_text()
+
+
+def test_validate_names_a_lesson_missing_from_the_readme_table(tmp_path, monkeypatch):
+    import autograder.validate as validate
+    from autograder.config import from_config
+    from autograder.validate import validate_lesson
+
+    monkeypatch.setattr(validate, "run_solution_twice", lambda *a, **k: None)  # no sandbox run here
+    course = Course(tmp_path)
+    (tmp_path / "README.md").write_text(f"# c\n{BEGIN}\n{END}\n")
+    create_lesson(course, "09_regularisation")
+    result = validate_lesson(course, "09_regularisation", from_config())
+    text = "\n".join(result.errors)
+    assert "no row for 09_regularisation" in text and "run `autograder release`" in text
+    assert "release/09_regularisation is stale" in text
