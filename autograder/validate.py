@@ -234,13 +234,20 @@ def _stream_text(outputs: list[dict], name: str) -> str:
     return "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream" and o.get("name") == name)
 
 
-def scan_solution_run(report: Any, plan: list[dict], result: LessonValidation) -> None:
-    """Runtime warnings and non-finite variables of an instrumented solution run."""
+def scan_solution_run(report: Any, plan: list[dict], result: LessonValidation, limits: Any = None) -> None:
+    """Runtime warnings, non-finite variables and cut outputs of an instrumented solution run."""
+    from .sandbox import Limits
+
+    limits = limits or Limits()
     already: set[str] = set()
     for cell in plan:
         index = cell["index"]
         where = _cell_name(index, cell["segments"][0]["code"] if cell["segments"] else "")
         ran = report.cells.get(index)
+        if ran is not None and ran.truncated:
+            result.warn(f"{where}: its output is cut at grading (the sandbox keeps "
+                        f"{limits.cell_output_bytes // 1024} KiB per cell, "
+                        f"{limits.total_output_bytes // 2**20} MiB in all): print less or make the figure smaller")
         if ran is not None:
             for category, message in WARNING_LINE.findall(_stream_text(ran.outputs, "stderr")):
                 if category in ("RuntimeWarning", "OverflowError") or "overflow" in message or "invalid value" in message:
@@ -303,7 +310,7 @@ def run_solution_twice(source: Path, name: str, config: CourseConfig, unsafe: bo
         plain = pool.submit(execute_plan, plan, settings)
         probed = pool.submit(execute_plan, instrumented_plan(plan), settings)
         plain_report, probed_report = plain.result(), probed.result()
-    scan_solution_run(probed_report, plan, result)  # also when it fails: a warning may say why
+    scan_solution_run(probed_report, plan, result, settings.limits)  # also when it fails: a warning may say why
     try:
         reference = reference_or_error(plain_report, plan, source)
     except SolutionFailsError as exc:
@@ -347,7 +354,12 @@ def grade_class(course: Course, name: str, config: CourseConfig, unsafe: bool, r
                              f"({solution.status}{'; ' + solution.detail if solution.detail else ''})"
                              + (f"; tests losing points: {failed}" if failed else ""))
             if solution.flags:
-                result.error(f"the solution is flagged {', '.join(solution.flags)} by the grader")
+                from .steps.feedback import FLAG_TEXT
+
+                said = "; ".join(f"{f}: {FLAG_TEXT.get(f, 'see the feedback page')}" for f in solution.flags)
+                result.error(f"the solution is flagged by the grader ({said}): every correct submission "
+                             f"would be flagged too. Shrink long outputs and large figures, give the "
+                             f"notebook more room (--timeout, --memory-mb) or fix the test")
         if untouched is not None and untouched.auto_score > 0:
             earned = _failed_tests(run, "untouched", earned=True)
             result.error(f"the untouched release scores {untouched.auto_score:g} points ({earned}): a test "

@@ -166,3 +166,32 @@ def test_validate_names_a_lesson_missing_from_the_readme_table(tmp_path, monkeyp
     text = "\n".join(result.errors)
     assert "no row for 09_regularisation" in text and "run `autograder release`" in text
     assert "release/09_regularisation is stale" in text
+
+
+def test_the_solution_runs_warnings_nonfinite_values_and_cut_outputs_are_named():
+    from autograder.steps.execute import CellResult, ExecutionReport
+    from autograder.validate import NONFINITE_MARK, PROBE_BASE, instrumented_plan, scan_solution_run
+
+    plan = [{"index": 3, "grade_id": None, "segments": [{"code": "w = np.exp(1000.0)", "hidden": False, "test": False}]},
+            {"index": 5, "grade_id": None, "segments": [{"code": "v = w", "hidden": False, "test": False}]}]
+    probed = instrumented_plan(plan)
+    assert [c["index"] for c in probed] == [PROBE_BASE, 3, PROBE_BASE + 4, 5, PROBE_BASE + 6]
+
+    def cell(index, stdout="", stderr="", truncated=False):
+        outputs = [{"output_type": "stream", "name": n, "text": t} for n, t in (("stdout", stdout), ("stderr", stderr)) if t]
+        return CellResult(index, "ok", [], outputs, truncated, 0.1)
+
+    report = ExecutionReport({
+        3: cell(3, stderr="<ipython-input>:1: RuntimeWarning: overflow encountered in exp\n"),
+        PROBE_BASE + 4: cell(PROBE_BASE + 4, stdout=NONFINITE_MARK + '["w"]\n'),
+        5: cell(5, stdout="x" * 10, truncated=True),
+        PROBE_BASE + 6: cell(PROBE_BASE + 6, stdout=NONFINITE_MARK + '["v", "w"]\n'),
+    }, "completed", True)
+    result = LessonValidation("lesson")
+    scan_solution_run(report, plan, result)
+    text = "\n".join(result.warnings)
+    assert "cell 4 (`w = np.exp(1000.0)`): RuntimeWarning: overflow encountered in exp" in text
+    assert "cell 4 (`w = np.exp(1000.0)`) leaves NaN or infinity in `w`" in text
+    assert "cell 6 (`v = w`) leaves NaN or infinity in `v`" in text and "`v`, `w`" not in text
+    assert "cell 6 (`v = w`): its output is cut at grading" in text
+    assert len(result.warnings) == 4 and not result.errors
