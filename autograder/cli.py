@@ -54,7 +54,7 @@ def cmd_release(args: argparse.Namespace) -> int:
             if diffs or table:
                 return 1
             print(f"release/ matches source/ for {len(names)} lesson(s).")
-            return 0
+            return _judge_shares(course, names)
         for path in release(course, names, settings.publishing):
             print(f"wrote {os.path.relpath(path)}")
         if update_readme(course, settings.publishing):
@@ -93,6 +93,30 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"No such lesson in {course.source_dir}: {', '.join(unknown)}.", file=sys.stderr)
         return 2
     return run_validate_command(course, names, _settings(args, course), args.unsafe, args.strict)
+
+
+MIN_JUDGE_SHARE = 0.8  # of each lesson's auto-graded points, judged in the judge process
+
+
+def _judge_shares(course: Course, names: list[str]) -> int:
+    """Print, per lesson, the share of points judged in the judge process; 1 when one is below 80 %."""
+    from .master import read_master
+
+    low = []
+    for name in names:
+        for path in course.source_notebooks(name):
+            master = read_master(path, name)
+            share = master.judge_share()
+            in_kernel = [t.grade_id for t in master.tests if t.judged_in != "judge"]
+            print(f"{name}: {share:.0%} of {master.max_score:g} auto-graded points judged in the judge process"
+                  + (f" (judged in the student's kernel: {', '.join(in_kernel)})" if in_kernel else ""))
+            if share < MIN_JUDGE_SHARE:
+                low.append(name)
+    if low:
+        print(f"Below {MIN_JUDGE_SHARE:.0%} in {', '.join(low)}: tests marked \"# judged in the student's kernel\" "
+              "are open to tampering in the student's kernel; rewrite them to pass plain data.", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_grade(args: argparse.Namespace) -> int:

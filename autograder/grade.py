@@ -215,12 +215,15 @@ def grade_from_result(pending: Pending, result: dict[str, Any], options: GradeOp
     if not report.started:
         raise GraderFault(f"the sandbox could not start a kernel: {report.message[:300]}")
     flags += [f for f in judgement.flags if f not in flags]
-    notes = pending.restoration.notes
+    notes = list(pending.restoration.notes)
+    in_kernel = [t.grade_id for t in judgement.tests if t.judged_in == "student_kernel"]
+    if in_kernel:
+        notes.append(f"judged in the student's kernel: {', '.join(in_kernel)}")
     grade = NotebookGrade(status="graded", points={t.grade_id: t.points for t in judgement.tests},
                           flags=flags, detail="; ".join(notes)[:500], judgement=judgement,
                           seconds=float(result.get("seconds") or report.wall_seconds or 0.0), **base)
     write_feedback(grade, master, pending.restoration.notebook, report.cells, judgement, options.out)
-    write_autograded(pending.restoration.notebook, report.cells, sub, options.out, master)
+    write_autograded(pending.restoration.notebook, report.cells, sub, options.out, master, judgement)
     return grade
 
 
@@ -263,8 +266,11 @@ def inert_outputs(outputs: list[dict]) -> list[dict]:
 
 
 def write_autograded(restored: Any, cells: dict, sub: Submission, out: Path,
-                     master: MasterNotebook | None = None) -> None:
+                     master: MasterNotebook | None = None, judgement: Judgement | None = None) -> None:
     """The executed notebook, for the instructor only (it contains the hidden tests).
+
+    Each test cell's metadata says where it was judged (``dlbricks.judged_in``),
+    and a test judged in the student's kernel says so in its first output.
 
     Outputs keep no active content (see :func:`inert_outputs`), and the
     student's markdown cells become literal text (:func:`~autograder.formgrade.literal_markdown`):
@@ -272,11 +278,18 @@ def write_autograded(restored: Any, cells: dict, sub: Submission, out: Path,
     """
     nb = copy.deepcopy(restored)
     master_md = set(master.markdown) if master is not None else set()
+    where = {t.grade_id: t.judged_in for t in judgement.tests} if judgement else {}
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
             result = cells.get(index)
             cell.outputs = [nbformat.from_dict(o) for o in inert_outputs(result.outputs)] if result else []
             cell.execution_count = None
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if grade_id in where:
+                cell.metadata["dlbricks"] = {"judged_in": where[grade_id]}
+                if where[grade_id] == "student_kernel":
+                    cell.outputs.insert(0, nbformat.v4.new_output(
+                        "stream", name="stderr", text="[autograder] judged in the student's kernel\n"))
         elif cell.cell_type == "markdown" and cell.source not in master_md:
             # the student's own text (a written answer is an nbgrader cell too) is shown as text,
             # never rendered: no HTML, javascript: link or outside image reaches the formgrader

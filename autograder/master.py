@@ -21,6 +21,7 @@ class Segment:
 
     code: str
     hidden: bool
+    reads: tuple[str, ...] = ()  # the student's names it reads (fetched from their kernel by the judge)
 
 
 @dataclass(frozen=True)
@@ -34,10 +35,20 @@ class TestCell:
     segments: tuple[Segment, ...]
     visible_code: str  # what feedback may show: hidden blocks replaced by a placeholder
     release_code: str = ""  # what the student's notebook holds: hidden blocks removed
+    judged_in: str = "judge"  # "judge" (the judge process) or "student_kernel" (marked in the source)
+    setup: tuple[int, ...] = ()  # the master's state cells it needs (indices into MasterNotebook.state_cells)
 
     @property
     def has_hidden(self) -> bool:
         return any(s.hidden for s in self.segments)
+
+
+@dataclass(frozen=True)
+class StateCell:
+    """A cell of the master that is neither a solution nor a test: lesson state a test may read."""
+
+    code: str
+    reads: tuple[str, ...] = ()  # the student's names it reads
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,7 @@ class MasterNotebook:
     tests: tuple[TestCell, ...]
     markdown: tuple[str, ...] = field(default=())  # the instructor's markdown (trusted, rendered)
     order: tuple[str, ...] = field(default=())  # grade ids of all nbgrader cells, in notebook order
+    state_cells: tuple[StateCell, ...] = field(default=())  # the master's own non-solution, non-test cells
 
     @property
     def max_score(self) -> float:
@@ -57,6 +69,12 @@ class MasterNotebook:
 
     def test(self, grade_id: str) -> TestCell | None:
         return next((t for t in self.tests if t.grade_id == grade_id), None)
+
+    def judge_share(self) -> float:
+        """The share of auto-graded points judged by the judge process (1.0 without tests)."""
+        if self.max_score <= 0:
+            return 1.0
+        return sum(t.points for t in self.tests if t.judged_in == "judge") / self.max_score
 
     def hidden_lines(self) -> list[str]:
         """Lines of hidden test code worth scrubbing from anything shown to students."""
@@ -154,20 +172,33 @@ def read_master(path: Path, assignment: str) -> MasterNotebook:
     """The master notebook at ``path`` (``source/ASSIGNMENT/NAME.ipynb``)."""
     import nbformat  # lazily: workers use this module without reading notebooks
 
+    from .lesson_state import analyse, judged_in_student_kernel, student_reads
+
     raw = path.read_bytes()
     nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    analysis = analyse(
+        code_cells,
+        lambda c: str(c.metadata.nbgrader["grade_id"]) if is_autograder_test(c) else None,
+        lambda c: bool(c.get("metadata", {}).get("nbgrader", {}).get("solution")))
+    students = analysis.student_names
     tests = []
-    for cell in nb.cells:
+    for cell in code_cells:
         if is_autograder_test(cell):
             meta = cell.metadata.nbgrader
-            tests.append(TestCell(str(meta["grade_id"]), float(meta.get("points", 0)),
-                                  tuple(split_hidden(cell.source)), visible_code(cell.source),
-                                  release_code(cell.source)))
+            grade_id = str(meta["grade_id"])
+            segments = tuple(Segment(s.code, s.hidden, tuple(student_reads(s.code, students)))
+                             for s in split_hidden(cell.source))
+            tests.append(TestCell(grade_id, float(meta.get("points", 0)), segments,
+                                  visible_code(cell.source), release_code(cell.source),
+                                  "student_kernel" if judged_in_student_kernel(cell.source) else "judge",
+                                  analysis.setup_of.get(grade_id, ())))
     markdown = tuple(c.source for c in nb.cells if c.cell_type == "markdown")
     order = tuple(str(c.metadata.nbgrader["grade_id"]) for c in nb.cells
                   if c.metadata.get("nbgrader", {}).get("grade_id"))
+    state = tuple(StateCell(code, tuple(student_reads(code, students))) for code in analysis.state_cells)
     return MasterNotebook(assignment, path.stem, hashlib.sha256(raw).hexdigest(), tuple(tests),
-                          markdown, order)
+                          markdown, order, state)
 
 
 def master_cells(path: Path) -> Any:

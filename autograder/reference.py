@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .master import MasterNotebook, master_cells
 from .notebook_io import atomic_write_text
-from .sandbox import RUNNER
+from .sandbox_runner import source_files as runner_files
 from .steps.execute import ExecutionReport
 from .steps.judge import Reference, reference_from_report
 from .steps.plan import execution_plan
@@ -45,7 +45,8 @@ def _library_digest() -> str:
     for path in sorted(root.rglob("*.py")):
         h.update(path.relative_to(root).as_posix().encode())
         h.update(path.read_bytes())
-    h.update(RUNNER.read_bytes())
+    for path in runner_files():
+        h.update(path.read_bytes())
     h.update(f"{platform.python_version()} numpy {numpy.__version__}".encode())
     return h.hexdigest()
 

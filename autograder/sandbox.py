@@ -32,8 +32,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator
 
-RUNNER = Path(__file__).with_name("sandbox_runner.py")
-RUNNER_IN_SANDBOX = "/opt/autograder/runner.py"
+RUNNER_DIR = Path(__file__).with_name("sandbox_runner")  # a package that runs on its own (see there)
+RUNNER = RUNNER_DIR / "__main__.py"
+RUNNER_DIR_IN_SANDBOX = "/opt/autograder/sandbox_runner"
+RUNNER_IN_SANDBOX = f"{RUNNER_DIR_IN_SANDBOX}/__main__.py"
 WORKDIR = "/home/student"
 # /etc files programs need to start; nothing secret.
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf",
@@ -170,7 +172,7 @@ def bwrap_command(settings: RunSettings) -> list[str]:
     mounts += [("--ro-bind-try", f"/etc/{name}", f"/etc/{name}") for name in ETC_FILES]
     mounts.append(("--ro-bind-try", "/sys/devices/system/cpu", "/sys/devices/system/cpu"))
     mounts += [("--ro-bind", p, p) for p in python_paths() if p != "/usr" and not p.startswith("/usr/")]
-    mounts.append(("--ro-bind", str(RUNNER), RUNNER_IN_SANDBOX))
+    mounts.append(("--ro-bind", str(RUNNER_DIR), RUNNER_DIR_IN_SANDBOX))
     # The private /tmp comes first: the Python install or the course may live under
     # /tmp (a CI checkout), and binds made after the tmpfs stay visible inside it.
     cmd += ["--proc", "/proc", "--dev", "/dev",

@@ -58,6 +58,10 @@ def summary_text(run: GradeRun, out: Path) -> str:
         for r in rows:
             if r.flags:
                 lines.append(f"  {r.student_id}/{r.assignment}: {', '.join(r.flags)}")
+    in_kernel = sorted({(g.assignment, part.strip()) for g in run.grades
+                        for part in (g.detail or "").split(";") if "judged in the student's kernel" in part})
+    for assignment, part in in_kernel:
+        lines.append(f"{assignment}: {part} (open to tampering there; see docs/threat-model.md)")
     for note in run.notes:
         lines.append(f"Note: {note}")
     late = [r for r in rows if r.late in ("yes", "unknown")]

@@ -25,6 +25,7 @@ class SegmentResult:
     records_overflow: bool = False
     guard_before: list[str] | None = field(default_factory=list)  # check parts found replaced (None: guard failed)
     guard_after: list[str] | None = field(default_factory=list)
+    judge: bool = False  # run by the judge process (its records are the verdict), not in the student's kernel
 
     @property
     def trusted(self) -> bool:
@@ -97,7 +98,7 @@ def _segment(raw: Any) -> SegmentResult:
     status = raw.get("status") if raw.get("status") in CELL_STATUSES else "error"
     return SegmentResult(bool(raw.get("hidden")), bool(raw.get("test")), status, error, records,
                          bool(raw.get("records_overflow")), _guard(raw.get("guard_before"), status),
-                         _guard(raw.get("guard_after"), status))
+                         _guard(raw.get("guard_after"), status), raw.get("judge") is True)
 
 
 def _guard(value: Any, status: str) -> list[str] | None:
@@ -151,7 +152,7 @@ def execution_flags(report: ExecutionReport, cpu_limit: float = float("inf")) ->
 
 def execute_plan(plan: list[dict], settings: RunSettings) -> ExecutionReport:
     """Run ``plan`` (see :func:`autograder.steps.plan.execution_plan`) in a fresh sandbox."""
-    request = [{"index": c["index"], "segments": c["segments"]} for c in plan]
+    request = [{k: c[k] for k in ("index", "where", "setup", "segments") if k in c} for c in plan]
     outcome = run_cells(request, settings)
     started = any(e.get("event") == "ready" for e in outcome.events)
     end = outcome.end or {}

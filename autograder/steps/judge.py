@@ -1,6 +1,14 @@
-"""Step 5, in the trusted parent: decide each test from exported values, not the kernel's word.
+"""Step 5, in the trusted parent: each test's verdict.
 
-A test cell earns its points only when both agree:
+A test run by the judge process (the usual case) is decided there: the judge
+ran the master's test code with ``dlbricks.check`` on its own copies of the
+student's values, and its check records and status are the verdict. The
+tampering guard's findings in the student's kernel only raise the
+``tampering`` flag for the instructor; they change no points.
+
+A test marked "judged in the student's kernel" ran next to the student's code,
+so its outcome is re-decided here from exported values, not the kernel's word.
+Such a test cell earns its points only when both agree:
 - in the kernel: every segment of the cell ran without an error;
 - outside: the cell exported the same sequence of check records as the
   instructor's solution did, and ``dlbricks.check.rejudge`` accepts every one
@@ -45,6 +53,7 @@ class TestResult:
     error: str = ""  # "Name: message" of the error that stopped the cell, if any
     tampering: bool = False
     judged_outside: bool = True
+    judged_in: str = "judge"  # "judge" | "student_kernel": where the test code ran
 
     @property
     def visible_failed(self) -> int:
@@ -61,7 +70,7 @@ class TestResult:
         if self.status == "passed":
             hidden = sum(1 for c in self.checks if c.hidden)
             return "All checks passed" + (f", including {hidden} hidden test{'s' * (hidden != 1)}." if hidden else ".")
-        if self.tampering:
+        if self.tampering and self.judged_in == "student_kernel":
             return ("The checks reported success inside the notebook, but the values they exported "
                     "do not match the solution's: no points.")
         n_hidden = self.hidden_failed
@@ -134,6 +143,8 @@ def judge_test(grade_id: str, points: float, ref_segments: list[dict], cell: Cel
         checks = [CheckResult(str(r.get("label", r.get("check", "check"))), s["hidden"], False, "not run")
                   for s in ref_segments for r in s["records"]]
         return TestResult(grade_id, 0.0, points, "not_run", checks)
+    if cell.segments and all(s.judge for s in cell.segments):
+        return judged_by_the_judge(grade_id, points, ref_segments, cell)
     error = _error_text(cell)
     kernel_ok = cell.status == "ok" and all(s.status == "ok" for s in cell.segments)
     patched = any(s.tampered for s in cell.segments)  # the check library was replaced at some point
@@ -170,7 +181,53 @@ def judge_test(grade_id: str, points: float, ref_segments: list[dict], cell: Cel
     passed_cell = kernel_ok and outside_ok
     tampering = (kernel_ok and not outside_ok) or patched
     return TestResult(grade_id, points if passed_cell else 0.0, points,
-                      "passed" if passed_cell else "failed", checks, error, tampering)
+                      "passed" if passed_cell else "failed", checks, error, tampering,
+                      judged_in="student_kernel")
+
+
+def _label(record: Any) -> str:
+    return str(record.get("label", record.get("check", "check"))) if isinstance(record, dict) else "check"
+
+
+def judged_by_the_judge(grade_id: str, points: float, ref_segments: list[dict], cell: CellResult) -> TestResult:
+    """The judge's verdict on one test: every segment ran without an error and every check passed.
+
+    The records came from ``dlbricks.check`` in the judge process. The
+    reference (the solution's records) only names the checks a failed segment
+    did not reach.
+    """
+    error = _error_text(cell)
+    checks: list[CheckResult] = []
+    passed_all = cell.status == "ok"
+    for j, seg in enumerate(cell.segments):
+        seg_ok = seg.status == "ok"
+        records = [r for r in seg.records if isinstance(r, dict)]
+        for k, record in enumerate(records):
+            passed = record.get("passed") is True
+            message = ""
+            if not passed:
+                message = "failed"
+                if seg.error and k == len(records) - 1:
+                    message = seg.error["evalue"].strip()
+                    label = _label(record)
+                    message = message[len(label) + 2:] if message.startswith(label + ": ") else message
+            checks.append(CheckResult(_label(record), seg.hidden, passed, message))
+            seg_ok = seg_ok and passed
+        if len(records) != len(seg.records):
+            seg_ok = False
+        ref = ref_segments[j]["records"] if j < len(ref_segments) else []
+        if seg.status != "ok":
+            stopped = (f"not reached: the test stopped at {error}" if error else "not reached")
+            for ref_record in ref[len(records):]:
+                checks.append(CheckResult(_label(ref_record), seg.hidden, False, stopped))
+        passed_all = passed_all and seg_ok
+    if len(cell.segments) < len(ref_segments):
+        passed_all = False
+        for ref in ref_segments[len(cell.segments):]:
+            checks += [CheckResult(_label(r), bool(ref["hidden"]), False, "not run") for r in ref["records"]]
+    flagged = any(s.guard_before for s in cell.segments) or any(s.guard_before is None for s in cell.segments)
+    return TestResult(grade_id, points if passed_all else 0.0, points, "passed" if passed_all else "failed",
+                      checks, error, tampering=flagged, judged_in="judge")
 
 
 def judge(report: ExecutionReport, plan: list[dict], master: MasterNotebook, reference: Reference) -> Judgement:
@@ -196,5 +253,6 @@ def judgement_from_dict(data: dict[str, Any]) -> Judgement:
     for t in data["tests"]:
         checks = [CheckResult(**c) for c in t["checks"]]
         tests.append(TestResult(t["grade_id"], t["points"], t["max_points"], t["status"], checks,
-                                t.get("error", ""), t.get("tampering", False), t.get("judged_outside", True)))
+                                t.get("error", ""), t.get("tampering", False), t.get("judged_outside", True),
+                                t.get("judged_in", "judge")))
     return Judgement(tests, list(data.get("flags", [])))

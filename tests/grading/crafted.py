@@ -159,16 +159,138 @@ def crafted_batch(loopback_port: int) -> list[Crafted]:
         "    def __rsub__(self, other):\n        return np.zeros(np.shape(other))\n"
         "    __ne__ = lambda self, other: np.zeros(np.shape(other), dtype=bool)\n"
         "def relu(x):\n    return np.zeros_like(np.asarray(x, dtype=float)).view(_AlwaysEqual)")))
-    add(Crafted("rewrite_hook", 0.0, flags_include=("tampering",)), with_cell(wrong, "relu", _append((
+    # The tests run in the judge process: a hook in the student's kernel never sees them.
+    add(Crafted("rewrite_hook", 4.0), with_cell(wrong, "relu", _append((
         "def _drop_checks(lines):\n"
         "    return [ln for ln in lines if 'check.' not in ln] or ['pass\\n']\n"
         "get_ipython().input_transformers_cleanup.append(_drop_checks)"))))
-    add(Crafted("event_hook", 0.0, flags_include=("tampering",)), with_cell(wrong, "relu", _append((
+    add(Crafted("event_hook", 4.0, flags_include=("tampering",)), with_cell(wrong, "relu", _append((
         "def _before(info):\n"
         "    import dlbricks.check as c\n"
         "    for n in ('close', 'probabilities', 'is_true', 'equal'):\n"
         "        setattr(c, n, lambda *a, **k: None)\n"
         "get_ipython().events.register('pre_run_cell', _before)"))))
+
+    # Issue 10's attacks on the trusted judging. Each comes with a wrong relu (it earns 4.0 at most)
+    # or with the right answers and a last cell that prints, hex-encoded after "LEAK:", everything
+    # it captured: the tests run in the judge process, so nothing of them may show up there.
+    real_partial = (
+        "import functools\nfrom dlbricks import check as _c\n"
+        "def _swap(real, actual, expected, **kw):\n    return real(expected, expected, **kw)\n")
+    add(Crafted("partial_checks", 4.0, flags_include=("tampering",)), with_cell(wrong, "relu", _append(
+        real_partial + "for _n in ('close', 'equal', 'probabilities', 'is_true'):\n"
+        "    setattr(_c, _n, functools.partial(_swap, getattr(_c, _n)))")))
+    add(Crafted("callable_checks", 4.0, flags_include=("tampering",)), with_cell(wrong, "relu", _append(
+        "from dlbricks import check as _c\n"
+        "class _Swap:\n    def __init__(self, real):\n        self.real = real\n"
+        "    def __call__(self, actual, expected, **kw):\n        return self.real(expected, expected, **kw)\n"
+        "_c.close = _Swap(_c.close)\n_c.equal = _Swap(_c.equal)")))
+    add(Crafted("closure_checks", 4.0, flags_include=("tampering",)), with_cell(wrong, "relu", _append(
+        "from dlbricks import check as _c\n"
+        "def _wrap(real):\n    def close(actual, expected, **kw):\n        return real(expected, expected, **kw)\n"
+        "    close.__module__ = real.__module__\n    close.__qualname__ = real.__qualname__\n    return close\n"
+        "_c.close = _wrap(_c.close)")))
+    add(Crafted("ast_transformer", 4.0), with_cell(wrong, "relu", _append(
+        "import ast\n"
+        "class _NoAsserts(ast.NodeTransformer):\n"
+        "    def visit_Expr(self, node):\n"
+        "        return ast.Pass() if 'check' in ast.dump(node) else node\n"
+        "get_ipython().ast_transformers.append(_NoAsserts())")))
+    add(Crafted("trace_hooks", 4.0), with_cell(wrong, "relu", _append(
+        "import sys\n_seen = []\n"
+        "def _tracer(frame, event, arg):\n"
+        "    if event == 'return' and frame.f_code.co_name == 'close':\n"
+        "        frame.f_locals.get('actual')\n"
+        "    _seen.append(frame.f_code.co_filename)\n    return None\n"
+        "sys.settrace(_tracer)\nsys.setprofile(lambda *a: _seen.append(a[0].f_code.co_name))\n"
+        "sys.addaudithook(lambda event, args: _seen.append(event) if event == 'exec' else None)")))
+    add(Crafted("patched_encoders", 4.0), with_cell(wrong, "relu", _append(
+        "import json, builtins, base64\n"
+        "json.dumps = lambda *a, **k: '{\"ok\": [0.0, 0.0, 3.0]}'\n"
+        "json.loads = lambda *a, **k: {'ok': [0.0, 0.0, 3.0]}\n"
+        "np.asarray = lambda *a, **k: np.zeros(3)\nnp.ascontiguousarray = np.asarray\n"
+        "base64.b64encode = lambda *a, **k: b''\nbuiltins.repr = lambda *a: 'True'\n"
+        "builtins.isinstance = lambda *a: True")))
+    add(Crafted("shifty_object", 4.0), with_cell(right, "relu", lambda s: (
+        "class _Shifty:\n"
+        "    reads = 0\n"
+        "    def __init__(self, x):\n        self.x = np.asarray(x, dtype=float)\n"
+        "    def _next(self):\n        type(self).reads += 1\n"
+        "        return np.maximum(self.x, 0.0) if type(self).reads % 2 == 0 else self.x\n"
+        "    def __array__(self, dtype=None, copy=None):\n        return self._next()\n"
+        "    def __len__(self):\n        return 10 ** 9 if type(self).reads % 2 else len(self.x)\n"
+        "    def __eq__(self, other):\n        return True\n"
+        "    def __float__(self):\n        raise RuntimeError('no')\n"
+        "    def numpy(self):\n        return self._next()\n"
+        "def relu(x):\n    return _Shifty(x)")))
+    add(Crafted("hostile_values", 4.0, note="huge, deep, cyclic, NaN results: failed checks, no stall"),
+        with_cell(right, "relu", lambda s: (
+            "_calls = [0]\n"
+            "def relu(x):\n"
+            "    _calls[0] += 1\n"
+            "    kind = _calls[0] % 4\n"
+            "    if kind == 1:\n        return np.zeros(300_000_000, dtype=np.uint8)\n"
+            "    if kind == 2:\n        v = []\n        for _ in range(10000):\n            v = [v]\n        return v\n"
+            "    if kind == 3:\n        v = []\n        v.append(v)\n        return v\n"
+            "    return np.full(np.shape(x), np.nan)")))
+    leak_cell = nbformat.v4.new_code_cell((
+        "import sys as _sys\n"
+        "_found = [str(x) for x in globals().get('_captured', [])]\n"
+        "_found += [str(v) for v in globals().get('In', [])] + [str(v) for v in globals().get('_ih', [])]\n"
+        "print('LEAK:' + '\\n'.join(_found).encode().hex())"), id="leak-printer")
+
+    def leaking(nb: Any, code: str) -> Any:
+        out = with_cell(nb, "relu", _append(code))
+        out.cells.append(copy.deepcopy(leak_cell))
+        return out
+
+    add(Crafted("leak_input_transformer", 5.0, extra={"leak": True}), leaking(right, (
+        "_captured = []\n"
+        "def _steal(lines):\n    _captured.append(''.join(lines))\n    return lines\n"
+        "get_ipython().input_transformers_post.append(_steal)\n"
+        "get_ipython().input_transformers_cleanup.append(_steal)")))
+    add(Crafted("leak_events", 5.0, extra={"leak": True}), leaking(right, (
+        "_captured = []\n"
+        "get_ipython().events.register('pre_run_cell', lambda info: _captured.append(info.raw_cell))\n"
+        "get_ipython().events.register('post_execute', lambda: _captured.append(str(get_ipython().user_ns.keys())))")))
+    frames = with_cell(right, "relu", lambda s: (
+        "import inspect, sys, gc\n_captured = []\n"
+        "def relu(x):\n"
+        "    for f in inspect.stack():\n"
+        "        _captured.append(f.filename + ' ' + ''.join(f.code_context or []))\n"
+        "        _captured.append(str({k: repr(v)[:300] for k, v in f.frame.f_locals.items()}))\n"
+        "    frame = sys._getframe(1)\n"
+        "    while frame is not None:\n"
+        "        _captured.append(str(frame.f_code.co_consts)[:3000])\n        frame = frame.f_back\n"
+        "    for o in gc.get_objects():\n"
+        "        if isinstance(o, str) and 'check.' in o:\n            _captured.append(o[:3000])\n"
+        "    return np.maximum(x, 0.0)"))
+    frames.cells.append(copy.deepcopy(leak_cell))
+    add(Crafted("leak_frames", 5.0, extra={"leak": True}), frames)
+    add(Crafted("leak_files_and_connection", 5.0, extra={"leak": True}), leaking(right, (
+        "import glob, json, os, threading, time\n_captured = []\n"
+        "def _files():\n"
+        "    for top in ['/home', '/tmp', '/opt', '/proc']:\n"
+        "        for path in glob.glob(top + '/**', recursive=True)[:20000]:\n"
+        "            if any(p in path for p in ('/proc/sys', '/proc/bus', 'kcore')):\n                continue\n"
+        "            try:\n"
+        "                if os.path.isfile(path) and os.path.getsize(path) < 10**6:\n"
+        "                    text = open(path, 'rb').read().decode('utf-8', 'replace')\n"
+        "                    if 'check.' in text:\n                        _captured.append(path + ': ' + text[:5000])\n"
+        "            except OSError:\n                pass\n"
+        "def _listen():\n"
+        "    import zmq\n    from jupyter_client.session import Session\n"
+        "    info = json.load(open(get_ipython().kernel.config['IPKernelApp']['connection_file']\n"
+        "                          if 'connection_file' in get_ipython().kernel.config.get('IPKernelApp', {})\n"
+        "                          else glob.glob(os.path.expanduser('~/.kernel/*.json'))[0]))\n"
+        "    session = Session(key=info['key'].encode(), signature_scheme=info['signature_scheme'])\n"
+        "    sock = zmq.Context.instance().socket(zmq.SUB)\n    sock.setsockopt(zmq.SUBSCRIBE, b'')\n"
+        "    sock.connect(f\"tcp://127.0.0.1:{info['iopub_port']}\")\n"
+        "    while True:\n"
+        "        _, parts = session.feed_identities(sock.recv_multipart())\n"
+        "        _captured.append(str(session.deserialize(parts)['content'])[:3000])\n"
+        "try:\n    _files()\nexcept Exception as exc:\n    _captured.append('files: ' + repr(exc))\n"
+        "threading.Thread(target=_listen, daemon=True).start()")))
 
     # Snooping: nothing secret is visible, and nothing leaks into the feedback.
     snoop = (

@@ -193,3 +193,26 @@ def test_gradebook_has_the_scores_and_nbgrader_export_works(graded, tmp_path):
         exported = {r["student_id"]: float(r["score"]) for r in csv.DictReader(fh)}
     for student, row in rows.items():
         assert exported[student] == pytest.approx(float(row["score"])), student
+
+
+# Test code of the fixture, visible and hidden: none of it may reach the student's process.
+TEST_CODE = HIDDEN_SNIPPETS + ("np.array([0.0, 0.0, 3.0])", "np.array([[0.5, 0.5], [0.25, 0.75]])",
+                               "4.0 / 3.0", "check.close(relu(", "check.probabilities(_p")
+
+
+def test_what_the_students_process_captured_holds_no_test_code(graded):
+    """Transformers, event hooks, frames, gc, files and the kernel's own connection: the student's
+    kernel never receives a test, so all they captured (printed hex-encoded) holds none of it."""
+    batch, _, out, _, _ = graded
+    leakers = [c.student for c in batch if c.extra.get("leak")]
+    assert len(leakers) >= 4
+    for student in leakers:
+        printed = output_text(out, student)
+        blobs = [line.split("LEAK:", 1)[1].strip() for line in printed.splitlines() if "LEAK:" in line]
+        assert blobs, f"{student} printed nothing: {printed[-2000:]}"
+        captured = "".join(bytes.fromhex(b).decode("utf-8", "replace") for b in blobs)
+        for snippet in TEST_CODE:
+            assert snippet not in captured, f"{student} captured test code: {snippet}"
+        page = (out / "feedback" / student / FIXTURE_ASSIGNMENT / f"{FIXTURE_ASSIGNMENT}.html").read_text()
+        for snippet in HIDDEN_SNIPPETS:
+            assert snippet not in page

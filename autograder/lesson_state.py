@@ -1,0 +1,140 @@
+"""Which of the master's own cells each test needs, and which names the student defines.
+
+The judge runs a test with lesson state from the master (data sets, constants,
+the instructor's helpers), never from the student's namespace. Running every
+cell of the master would cost what running the notebook twice costs, so each
+test gets only the cells that define a name it reads, and the cells those read
+in turn (found from the code, by name; a cell that changes a name in place,
+``X[0] = 1`` or ``model.trainable = False``, counts as defining it).
+
+The names a solution cell defines (functions, classes, variables) are the
+student's: in the judge they are fetched from the student's kernel.
+"""
+from __future__ import annotations
+
+import ast
+import builtins
+import re
+from dataclasses import dataclass
+from typing import Any
+
+BUILTIN_NAMES = frozenset(dir(builtins)) | {"__name__", "get_ipython", "display", "In", "Out", "_"}
+STUDENT_KERNEL_MARKER = re.compile(r"#\s*judged in the student['’]?s kernel", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Names:
+    """The global names a piece of code reads and the ones it defines (or changes in place)."""
+
+    reads: frozenset[str]
+    defines: frozenset[str]
+    imports: frozenset[str]
+
+
+def _python(code: str) -> str:
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        return TransformerManager().transform_cell(code)
+    except Exception:  # not IPython syntax either: analysed as it is
+        return code
+
+
+def names_of(code: str) -> Names:
+    """Names read and defined anywhere in ``code`` (functions' bodies included: they run later)."""
+    try:
+        tree = ast.parse(_python(code))
+    except SyntaxError:
+        return Names(frozenset(), frozenset(), frozenset())
+    reads: set[str] = set()
+    defines: set[str] = set()
+    imports: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (reads if isinstance(node.ctx, ast.Load) else defines).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node in tree.body:
+            defines.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                if alias.name != "*":
+                    imports.add(alias.asname or alias.name.split(".")[0])
+        elif isinstance(node, (ast.Attribute, ast.Subscript)) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            base = node.value
+            while isinstance(base, (ast.Attribute, ast.Subscript)):
+                base = base.value
+            if isinstance(base, ast.Name):
+                defines.add(base.id)
+    defines |= imports
+    return Names(frozenset(reads - BUILTIN_NAMES), frozenset(defines), frozenset(imports))
+
+
+def top_level_definitions(code: str) -> set[str]:
+    """Names a solution cell defines at its top level: functions, classes, assigned variables."""
+    try:
+        tree = ast.parse(_python(code))
+    except SyntaxError:
+        return set()
+    found: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                found |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+    return found
+
+
+def judged_in_student_kernel(code: str) -> bool:
+    """A test whose source says ``# judged in the student's kernel``: it must run beside the student's code."""
+    return bool(STUDENT_KERNEL_MARKER.search(code))
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What the judge needs of a master notebook."""
+
+    student_names: frozenset[str]
+    state_cells: tuple[str, ...]  # code of the master cells that are neither solutions nor tests, in order
+    setup_of: dict[str, tuple[int, ...]]  # grade id -> indices into state_cells that the test needs
+
+
+def analyse(cells: list[Any], is_test: Any, is_solution: Any) -> Analysis:
+    """Find the student's names and each test's state cells in a master notebook's code ``cells``.
+
+    ``cells``: nbformat code cells in notebook order; ``is_test(cell)`` gives the test's
+    grade id (or None); ``is_solution(cell)`` says whether the student writes the cell.
+    """
+    student: set[str] = set()
+    imported: set[str] = set()
+    for cell in cells:
+        names = names_of(cell.source)
+        imported |= names.imports
+        if is_solution(cell):
+            student |= top_level_definitions(cell.source)
+    student -= imported  # a module a solution imports is the library's, not the student's
+    state: list[tuple[int, str, Names]] = []  # (position, code, names)
+    setup_of: dict[str, tuple[int, ...]] = {}
+    for position, cell in enumerate(cells):
+        grade_id = is_test(cell)
+        if grade_id is None:
+            if not is_solution(cell) and cell.source.strip():
+                state.append((position, cell.source, names_of(cell.source)))
+            continue
+        wanted = set(names_of(cell.source).reads) - student
+        needed: set[int] = set()
+        seen: set[str] = set()
+        while wanted:
+            name = wanted.pop()
+            seen.add(name)
+            for k, (_, _, names) in enumerate(state):
+                if name in names.defines and k not in needed:
+                    needed.add(k)
+                    wanted |= (set(names.reads) - student) - seen
+        setup_of[grade_id] = tuple(sorted(needed))
+    return Analysis(frozenset(student), tuple(code for _, code, _ in state), setup_of)
+
+
+def student_reads(code: str, student_names: frozenset[str] | set[str]) -> list[str]:
+    """The student's names that ``code`` reads (to be fetched before it runs), sorted."""
+    return sorted(set(names_of(code).reads) & set(student_names))
