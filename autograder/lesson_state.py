@@ -24,11 +24,12 @@ STUDENT_KERNEL_MARKER = re.compile(r"#\s*judged in the student['’]?s kernel", 
 
 @dataclass(frozen=True)
 class Names:
-    """The global names a piece of code reads and the ones it defines (or changes in place)."""
+    """The global names a piece of code reads, binds (assignment, def, class, import) and changes in place."""
 
     reads: frozenset[str]
-    defines: frozenset[str]
+    defines: frozenset[str]  # binds or changes in place
     imports: frozenset[str]
+    binds: frozenset[str] = frozenset()  # binds anew (what came before no longer matters)
 
 
 def _python(code: str) -> str:
@@ -49,9 +50,23 @@ def names_of(code: str) -> Names:
     reads: set[str] = set()
     defines: set[str] = set()
     imports: set[str] = set()
+    changed: set[str] = set()
+    first: dict[str, tuple[int, int, bool]] = {}  # name -> (line, column, first seen as a read)
+
+    def seen(name: str, node: ast.AST, load: bool) -> None:
+        where = (getattr(node, "lineno", 0), getattr(node, "col_offset", 0), load)
+        if name not in first or where[:2] < first[name][:2]:
+            first[name] = where
+
     for node in ast.walk(tree):
+        if isinstance(node, ast.arg):
+            seen(node.arg, node, False)  # a parameter: the function's own name, not a global
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            seen(node.name, node, False)
         if isinstance(node, ast.Name):
-            (reads if isinstance(node.ctx, ast.Load) else defines).add(node.id)
+            load = isinstance(node.ctx, ast.Load)
+            (reads if load else defines).add(node.id)
+            seen(node.id, node, load)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node in tree.body:
             defines.add(node.name)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -63,9 +78,14 @@ def names_of(code: str) -> Names:
             while isinstance(base, (ast.Attribute, ast.Subscript)):
                 base = base.value
             if isinstance(base, ast.Name):
-                defines.add(base.id)
-    defines |= imports
-    return Names(frozenset(reads - BUILTIN_NAMES), frozenset(defines), frozenset(imports))
+                changed.add(base.id)
+        elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+            changed.add(node.target.id)
+    binds = (defines | imports) - changed
+    # A name the code binds before it first reads it is its own (a loop variable, a test's input).
+    reads = {n for n in reads if first.get(n, (0, 0, True))[2] or n in changed}
+    return Names(frozenset(reads - BUILTIN_NAMES), frozenset(defines | imports | changed), frozenset(imports),
+                 frozenset(binds))
 
 
 def top_level_definitions(code: str) -> set[str]:
@@ -121,16 +141,24 @@ def analyse(cells: list[Any], is_test: Any, is_solution: Any) -> Analysis:
             if not is_solution(cell) and cell.source.strip():
                 state.append((position, cell.source, names_of(cell.source)))
             continue
-        wanted = set(names_of(cell.source).reads) - student
         needed: set[int] = set()
-        seen: set[str] = set()
+        wanted = [(name, len(state)) for name in names_of(cell.source).reads - student]
+        seen: set[tuple[str, int]] = set()
         while wanted:
-            name = wanted.pop()
-            seen.add(name)
-            for k, (_, _, names) in enumerate(state):
-                if name in names.defines and k not in needed:
+            name, before = wanted.pop()
+            if (name, before) in seen:
+                continue
+            seen.add((name, before))
+            # The last cell before that binds the name, and every cell after it that changes it in place.
+            for k in range(before - 1, -1, -1):
+                names = state[k][2]
+                if name not in names.defines:
+                    continue
+                if k not in needed:
                     needed.add(k)
-                    wanted |= (set(names.reads) - student) - seen
+                    wanted += [(n, k) for n in names.reads - student]
+                if name in names.binds:
+                    break
         setup_of[grade_id] = tuple(sorted(needed))
     return Analysis(frozenset(student), tuple(code for _, code, _ in state), setup_of)
 

@@ -204,13 +204,16 @@ def crafted_batch(loopback_port: int) -> list[Crafted]:
         "    _seen.append(frame.f_code.co_filename)\n    return None\n"
         "sys.settrace(_tracer)\nsys.setprofile(lambda *a: _seen.append(a[0].f_code.co_name))\n"
         "sys.addaudithook(lambda event, args: _seen.append(event) if event == 'exec' else None)")))
-    add(Crafted("patched_encoders", 4.0), with_cell(wrong, "relu", _append(
+    # Every answer of the student's side becomes the visible test's expected list: relu's visible
+    # check passes, its hidden one does not, and mse and softmax are lists, not functions.
+    add(Crafted("patched_encoders", 0.0), with_cell(wrong, "relu", _append(
         "import json, builtins, base64\n"
         "json.dumps = lambda *a, **k: '{\"ok\": [0.0, 0.0, 3.0]}'\n"
-        "json.loads = lambda *a, **k: {'ok': [0.0, 0.0, 3.0]}\n"
+        "json.loads = lambda *a, **k: {'op': 'get', 'name': 'relu'}\n"
         "np.asarray = lambda *a, **k: np.zeros(3)\nnp.ascontiguousarray = np.asarray\n"
-        "base64.b64encode = lambda *a, **k: b''\nbuiltins.repr = lambda *a: 'True'\n"
-        "builtins.isinstance = lambda *a: True")))
+        "base64.b64encode = lambda *a, **k: b''")))
+    add(Crafted("patched_repr", 0.0), with_cell(wrong, "relu", _append(
+        "import builtins\nbuiltins.repr = lambda *a: 'True'")))
     add(Crafted("shifty_object", 4.0), with_cell(right, "relu", lambda s: (
         "class _Shifty:\n"
         "    reads = 0\n"

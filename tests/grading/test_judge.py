@@ -124,3 +124,57 @@ def test_a_guard_that_did_not_answer_is_tampering():
              ("ok", [rec("hidden a", 3.0), rec("hidden b", np.array([0.5]))], None))
     c.segments[0].guard_before = None
     assert judge_test("t", 2.0, REFERENCE, c).points == 0.0
+
+
+# ---------------------------------------------------------------------------
+# What the judge runs: the master's state cells a test needs, the student's names it fetches
+# ---------------------------------------------------------------------------
+import nbformat  # noqa: E402
+
+from autograder.lesson_state import analyse, judged_in_student_kernel, names_of  # noqa: E402
+
+
+def _cells(*specs):
+    cells = []
+    for kind, code in specs:
+        meta = {"nbgrader": {"solution": kind == "solution", "grade": kind.startswith("test"),
+                             "grade_id": kind if kind.startswith("test") else None}}
+        cells.append(nbformat.v4.new_code_cell(code, metadata=meta))
+    return cells
+
+
+def analysed(*specs):
+    cells = _cells(*specs)
+    return analyse(cells, lambda c: c.metadata["nbgrader"]["grade_id"],
+                   lambda c: c.metadata["nbgrader"]["solution"])
+
+
+def test_each_test_gets_the_cells_that_define_what_it_reads_and_no_others():
+    a = analysed(("state", "import numpy as np\nfrom dlbricks import check"),   # 0
+                 ("state", "X = np.ones((3, 2))\nrng = np.random.default_rng(0)"),  # 1
+                 ("state", "fig = plot(X)  # a figure nobody tests"),                # 2
+                 ("solution", "def relu(x):\n    return np.maximum(x, 0)\nW = 3"),
+                 ("state", "X[0, 0] = -1.0"),                                          # 3: changes X in place
+                 ("test-a", "check.close(relu(X), np.maximum(X, 0))"),
+                 ("state", "X = np.zeros(2)"),                                         # 4: binds X anew
+                 ("test-b", "for _x in [X]:\n    check.close(relu(_x), _x * W)"))
+    assert a.student_names == {"relu", "W"}
+    assert a.setup_of["test-a"] == (0, 1, 3)
+    assert a.setup_of["test-b"] == (0, 4)  # the last binding of X; what came before no longer matters
+
+
+def test_a_name_the_code_binds_before_reading_is_its_own():
+    names = names_of("_x = 2\nprint(_x, relu(_x))\ndef f(a):\n    return a + g\nfor i in range(3):\n    i")
+    assert "_x" not in names.reads and "a" not in names.reads and "i" not in names.reads
+    assert {"relu", "g"} <= names.reads and "print" not in names.reads
+
+
+def test_a_module_imported_by_a_solution_is_not_the_students():
+    a = analysed(("solution", "import tensorflow as tf\ndef f(x):\n    return tf.constant(x)"),
+                 ("test-a", "check.equal(f(1), 1)"))
+    assert a.student_names == {"f"}
+
+
+def test_the_student_kernel_marker():
+    assert judged_in_student_kernel("# judged in the student's kernel: traces f with tf.function\ncheck.equal(1, 1)")
+    assert not judged_in_student_kernel("check.equal(judged, 1)")
