@@ -99,7 +99,7 @@ MIN_JUDGE_SHARE = 0.8  # of each lesson's auto-graded points, judged in the judg
 
 
 def _judge_shares(course: Course, names: list[str]) -> int:
-    """Print, per lesson, the share of points judged in the judge process; 1 when one is below 80 %."""
+    """Print, per lesson, the share of points judged in the judge process; warn below 80 %."""
     from .master import read_master
 
     low = []
@@ -113,9 +113,9 @@ def _judge_shares(course: Course, names: list[str]) -> int:
             if share < MIN_JUDGE_SHARE:
                 low.append(name)
     if low:
-        print(f"Below {MIN_JUDGE_SHARE:.0%} in {', '.join(low)}: tests marked \"# judged in the student's kernel\" "
-              "are open to tampering in the student's kernel; rewrite them to pass plain data.", file=sys.stderr)
-        return 1
+        print(f"Warning: below {MIN_JUDGE_SHARE:.0%} in {', '.join(low)}. Tests marked \"# judged in the "
+              "student's kernel\" are open to tampering there (see docs/threat-model.md); rewrite them "
+              "to pass plain data to the student's functions.", file=sys.stderr)
     return 0
 
 

@@ -30,6 +30,7 @@ class Names:
     defines: frozenset[str]  # binds or changes in place
     imports: frozenset[str]
     binds: frozenset[str] = frozenset()  # binds anew (what came before no longer matters)
+    receivers: frozenset[str] = frozenset()  # names whose methods it calls (which may change them)
 
 
 def _python(code: str) -> str:
@@ -51,6 +52,7 @@ def names_of(code: str) -> Names:
     defines: set[str] = set()
     imports: set[str] = set()
     changed: set[str] = set()
+    receivers: set[str] = set()
     first: dict[str, tuple[int, int, bool]] = {}  # name -> (line, column, first seen as a read)
 
     def seen(name: str, node: ast.AST, load: bool) -> None:
@@ -81,11 +83,14 @@ def names_of(code: str) -> Names:
                 changed.add(base.id)
         elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
             changed.add(node.target.id)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and isinstance(node.func.value, ast.Name):
+            receivers.add(node.func.value.id)  # model.fit(...), rng.normal(...): may change it
     binds = (defines | imports) - changed
     # A name the code binds before it first reads it is its own (a loop variable, a test's input).
     reads = {n for n in reads if first.get(n, (0, 0, True))[2] or n in changed}
     return Names(frozenset(reads - BUILTIN_NAMES), frozenset(defines | imports | changed), frozenset(imports),
-                 frozenset(binds))
+                 frozenset(binds), frozenset(receivers - imports))
 
 
 def top_level_definitions(code: str) -> set[str]:
@@ -152,7 +157,7 @@ def analyse(cells: list[Any], is_test: Any, is_solution: Any) -> Analysis:
             # The last cell before that binds the name, and every cell after it that changes it in place.
             for k in range(before - 1, -1, -1):
                 names = state[k][2]
-                if name not in names.defines:
+                if name not in names.defines and (name not in names.receivers or name in imported):
                     continue
                 if k not in needed:
                     needed.add(k)

@@ -17,7 +17,10 @@ Format (a JSON value)::
     {"$a": dtype, "s": shape, "b": b64}    a numpy array of a numeric or bool dtype
     {"$n": dtype, "b": b64}                a numpy scalar (np.float64, np.int32, np.bool_, ...)
     {"$tf": {"$a": ...}}                   a TensorFlow tensor (judge to student only)
-    {"$h": id, "t": type name, "c": bool}  an object that stays in the student's process (a handle)
+    {"$path": str}                         a pathlib path (judge to student only)
+    {"$rng": {...}}                        a numpy Generator's bit generator state (judge to student only)
+    {"$h": id, "t": type name, "c": bool, "m": module, "q": qualname}
+                                           an object that stays in the student's process (a handle)
 
 A whole answer of the student's side is one of::
 
@@ -43,12 +46,14 @@ class CodecError(ValueError):
 
 
 class Handle:
-    """Marks an object that stays on the student's side: its id there, type name, callability."""
+    """Marks an object that stays on the student's side: its id there, its type's name, module
+    and qualified name (as the student's side claims them), and whether it is callable."""
 
-    __slots__ = ("id", "type_name", "callable")
+    __slots__ = ("id", "type_name", "callable", "module", "qualname")
 
-    def __init__(self, id: int, type_name: str, callable: bool) -> None:
+    def __init__(self, id: int, type_name: str, callable: bool, module: str = "", qualname: str = "") -> None:
         self.id, self.type_name, self.callable = id, type_name, callable
+        self.module, self.qualname = module, qualname
 
 
 class _Budget:
@@ -211,12 +216,27 @@ def decode(data: Any, make_handle: Any = None, depth: int = 0, budget: _Budget |
         import tensorflow as tf  # only the student's side receives tensors
 
         return tf.constant(arr)
+    if "$path" in data and len(data) == 1 and type(data["$path"]) is str:
+        import pathlib  # only the student's side receives paths
+
+        return pathlib.Path(data["$path"])
+    if "$rng" in data and len(data) == 1 and type(data["$rng"]) is dict:
+        np = _numpy()  # only the student's side receives generators: a copy in the same state
+        state = decode(data["$rng"], None, depth + 1, budget)
+        bit_generator = getattr(np.random, str(state.get("bit_generator", "")), None)
+        if bit_generator is None or not isinstance(bit_generator, type):
+            raise CodecError("an unknown random generator")
+        generator = np.random.Generator(bit_generator())
+        generator.bit_generator.state = state
+        return generator
     if "$h" in data:
-        if make_handle is None or set(data) != {"$h", "t", "c"} or type(data["$h"]) is not int \
-                or type(data["t"]) is not str or type(data["c"]) is not bool:
+        if make_handle is None or not {"$h", "t", "c"} <= set(data) <= {"$h", "t", "c", "m", "q"} \
+                or type(data["$h"]) is not int or type(data["t"]) is not str or type(data["c"]) is not bool \
+                or type(data.get("m", "")) is not str or type(data.get("q", "")) is not str:
             raise CodecError("a garbled or unexpected handle")
         budget.take(1)
-        return make_handle(Handle(data["$h"], data["t"][:200], data["c"]))
+        return make_handle(Handle(data["$h"], data["t"][:200], data["c"], data.get("m", "")[:200],
+                                  data.get("q", "")[:200]))
     raise CodecError("an unknown marker in the data")
 
 

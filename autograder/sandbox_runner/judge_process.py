@@ -28,6 +28,7 @@ import contextlib
 import io
 import json
 import os
+import pathlib
 import sys
 from typing import Any
 
@@ -122,14 +123,21 @@ class StudentObject:
         object.__setattr__(self, "_channel", channel)
 
     def _ask(self, op: str, **fields: Any) -> Any:
-        request = {"op": op, "h": {"$h": self._handle.id, "t": self._handle.type_name,
-                                   "c": self._handle.callable}}
+        h = object.__getattribute__(self, "_handle")
+        request = {"op": op, "h": {"$h": h.id, "t": h.type_name, "c": h.callable}}
         if "args" in fields:
             fields["args"] = encode_argument(list(fields["args"]))
         if "kwargs" in fields:
             fields["kwargs"] = encode_argument(dict(fields["kwargs"]))
         request.update(fields)
         return self._channel.request(request)
+
+    @property
+    def __class__(self) -> type:
+        """A library class (Keras, TensorFlow, dlbricks, numpy) the judge knows, so that
+        ``isinstance(model.layers[0], keras.layers.Dense)`` reads as it would beside the
+        student's code; ``type()`` still says StudentObject."""
+        return library_class(self._handle) or StudentObject
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self._ask("call", args=args, kwargs=kwargs)
@@ -169,10 +177,29 @@ class StudentObject:
         return f"<the student's {self._handle.type_name}>"
 
 
+LIBRARIES = ("keras", "tensorflow", "dlbricks", "numpy")
+
+
+def library_class(handle: codec.Handle) -> type | None:
+    """The judge's own class named by a handle, when it is a class of an already imported library.
+
+    The names come from the student's side: they are looked up in modules the
+    judge has imported (never imported because of them), and only classes count.
+    """
+    if not handle.module.split(".")[0] in LIBRARIES or not handle.qualname:
+        return None
+    found: Any = sys.modules.get(handle.module)
+    for part in handle.qualname.split("."):
+        if found is None or part.startswith("<"):
+            return None
+        found = getattr(found, part, None)
+    return found if isinstance(found, type) else None
+
+
 def encode_argument(value: Any) -> Any:
     """An argument for the student's side: plain data, tensors as arrays, the student's own objects."""
     def other(obj: Any) -> Any:
-        if isinstance(obj, StudentObject):
+        if type(obj) is StudentObject:
             h = obj._handle
             return {"$h": h.id, "t": h.type_name, "c": h.callable}
         module = type(obj).__module__ or ""
@@ -180,6 +207,10 @@ def encode_argument(value: Any) -> Any:
             import numpy as np
 
             return {"$tf": codec.encode(np.asarray(obj.numpy()))}
+        if isinstance(obj, pathlib.PurePath):
+            return {"$path": str(obj)}
+        if module.startswith("numpy") and type(obj).__name__ == "Generator" and hasattr(obj, "bit_generator"):
+            return {"$rng": codec.encode(obj.bit_generator.state)}  # a copy: the judge's own does not advance
         if hasattr(obj, "__array__") and module.startswith("numpy"):
             import numpy as np
 
@@ -188,6 +219,34 @@ def encode_argument(value: Any) -> Any:
                         "(only numbers, strings, numpy arrays, tensors, lists, tuples and dicts can); "
                         "mark this test \"judged in the student's kernel\" in the source notebook")
     return codec.encode(value, other)
+
+
+def bridge_forbidden_calls() -> None:
+    """``check.forbidden`` on a student's function: the call recording runs in the student's kernel.
+
+    The declaration (which names are ruled out, on what input) comes from the
+    test code here; the student's side reads its own cells and records the calls
+    its function makes, and answers with the uses it found (plain strings). It
+    could lie; the grader's parent repeats the reading of the submitted source
+    where the student cannot reach (``autograder/steps/forbidden.py``).
+    """
+    try:
+        from dlbricks.check import calls
+    except ImportError:  # a course library without forbidden-call checks
+        return
+    original = calls.scan
+
+    def scan(function: Any, forbidden: Any, namespace: dict, args: Any, kwargs: Any) -> list[str]:
+        if type(function) is not StudentObject:
+            return original(function, forbidden, namespace, args, kwargs)
+        found = function._ask("forbidden", names=[str(n) for n in forbidden],
+                              call_args=None if args is None else encode_argument(list(args)),
+                              kwargs=dict(kwargs or {}))
+        if not isinstance(found, list) or not all(isinstance(x, str) for x in found):
+            raise ProxyError("the student's kernel did not list the calls it found")
+        return [x[:500] for x in found[:100]]
+
+    calls.scan = scan
 
 
 class Judge:
@@ -265,6 +324,7 @@ def main() -> int:
     sys.stdin = open(os.devnull)
     channel = Channel(proto_in, proto_out)
     judge = Judge(channel)
+    bridge_forbidden_calls()
     channel.send({"op": "ready"})
     while True:
         command = channel.receive()

@@ -178,3 +178,47 @@ def test_a_module_imported_by_a_solution_is_not_the_students():
 def test_the_student_kernel_marker():
     assert judged_in_student_kernel("# judged in the student's kernel: traces f with tf.function\ncheck.equal(1, 1)")
     assert not judged_in_student_kernel("check.equal(judged, 1)")
+
+
+# ---------------------------------------------------------------------------
+# End to end through the sandbox: a test in the judge, the student's function in their kernel
+# ---------------------------------------------------------------------------
+import pytest  # noqa: E402
+
+from autograder.sandbox import RunSettings, sandbox_problem  # noqa: E402
+from autograder.steps.execute import execute_plan  # noqa: E402
+
+LOOPS = ("def total(x):\n    x = np.asarray(x)\n    if x.dtype.kind not in 'biuf':\n"
+         "        raise ValueError('numbers please')\n    s = 0.0\n    for v in x:\n        s += v\n    return s")
+NP_SUM = "def total(x):\n    return np.sum(np.asarray(x, dtype=float))"
+IMPORTS = "import numpy as np\nfrom dlbricks import check"
+
+
+def _plan(solution: str) -> list[dict]:
+    return [
+        {"index": 0, "where": "student", "segments": [{"code": IMPORTS, "hidden": False, "test": False}]},
+        {"index": 1, "where": "student", "segments": [{"code": solution, "hidden": False, "test": False}]},
+        {"index": 2, "grade_id": "t", "where": "judge", "setup": [{"code": IMPORTS, "reads": []}],
+         "segments": [
+             {"code": "check.forbidden(total, 'np.sum', args=(np.ones(3),))\n"
+                      "check.close(total(np.ones(3)), 3.0, label='total of three ones')",
+              "hidden": False, "test": True, "reads": ["total"]},
+             {"code": "check.raises(total, 'x', label='total of a string raises')\nprint('from the judge')",
+              "hidden": True, "test": True, "reads": ["total"]}]},
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sandbox_problem() is not None, reason="bubblewrap is not usable here")
+def test_the_judge_calls_the_students_function_across_the_sandboxed_channel():
+    honest = execute_plan(_plan(LOOPS), RunSettings(timeout=60))
+    cell = honest.cells[2]
+    assert cell.status == "ok" and all(s.judge for s in cell.segments)
+    assert [(r["check"], r["passed"]) for s in cell.segments for r in s.records] == [
+        ("forbidden", True), ("close", True), ("raises", True)]  # ValueError crossed as itself
+    assert {"output_type": "stream", "name": "stdout", "text": "from the judge\n"} in cell.outputs
+    # check.forbidden in the judge: the student's kernel reads its own cells and records the calls.
+    ready_made = execute_plan(_plan(NP_SUM), RunSettings(timeout=60)).cells[2]
+    first = ready_made.segments[0]
+    assert first.status == "error" and first.records[0]["check"] == "forbidden"
+    assert first.records[0]["passed"] is False and "numpy.sum" in first.error["evalue"]
