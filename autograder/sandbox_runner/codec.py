@@ -18,6 +18,8 @@ Format (a JSON value)::
     {"$n": dtype, "b": b64}                a numpy scalar (np.float64, np.int32, np.bool_, ...)
     {"$tf": {"$a": ...}}                   a TensorFlow tensor (judge to student only)
     {"$path": str}                         a pathlib path (judge to student only)
+    {"$keras": config}                     a Keras optimiser, loss, metric, initializer or regularizer,
+                                           as its serialized config (judge to student only)
     {"$rng": {...}}                        a numpy Generator's bit generator state (judge to student only)
     {"$h": id, "t": type name, "c": bool, "m": module, "q": qualname}
                                            an object that stays in the student's process (a handle)
@@ -216,6 +218,10 @@ def decode(data: Any, make_handle: Any = None, depth: int = 0, budget: _Budget |
         import tensorflow as tf  # only the student's side receives tensors
 
         return tf.constant(arr)
+    if "$keras" in data and len(data) == 1:
+        import keras  # only the student's side receives Keras configuration objects: a new one
+
+        return keras.saving.deserialize_keras_object(decode(data["$keras"], None, depth + 1, budget))
     if "$path" in data and len(data) == 1 and type(data["$path"]) is str:
         import pathlib  # only the student's side receives paths
 

@@ -196,6 +196,18 @@ def library_class(handle: codec.Handle) -> type | None:
     return found if isinstance(found, type) else None
 
 
+def keras_configuration(obj: Any) -> Any:
+    """A Keras configuration object (optimiser, loss, metric, initializer, regularizer) as its
+    serialized config, encoded; None for anything else (models and layers hold state: no copies)."""
+    import keras
+
+    kinds = (keras.optimizers.Optimizer, keras.losses.Loss, keras.metrics.Metric,
+             keras.initializers.Initializer, keras.regularizers.Regularizer)
+    if not isinstance(obj, kinds):
+        return None
+    return codec.encode(keras.saving.serialize_keras_object(obj))
+
+
 def encode_argument(value: Any) -> Any:
     """An argument for the student's side: plain data, tensors as arrays, the student's own objects."""
     def other(obj: Any) -> Any:
@@ -203,6 +215,9 @@ def encode_argument(value: Any) -> Any:
             h = obj._handle
             return {"$h": h.id, "t": h.type_name, "c": h.callable}
         module = type(obj).__module__ or ""
+        config = keras_configuration(obj) if module.startswith("keras") else None
+        if config is not None:
+            return {"$keras": config}
         if module.startswith(("tensorflow", "keras")) and hasattr(obj, "numpy"):
             import numpy as np
 

@@ -138,9 +138,11 @@ class Notebook:
         setup_error = None
         segments_out = []
         for piece in cell.get("setup", []):
-            done = self._judge_run(piece, cell_start, trace)
+            # Each of the master's own cells gets the time a cell gets, as it would in the notebook.
+            done = self._judge_run(piece, time.monotonic(), trace)
             if done["status"] != "ok" and setup_error is None:
                 setup_error = done.get("error") or {"ename": "Error", "evalue": "the lesson's set-up failed"}
+        cell_start = time.monotonic()  # the test's own time starts after the set-up
         for seg in cell["segments"]:
             done = self._judge_run(seg, cell_start, trace)
             if done.get("stdout"):

@@ -222,3 +222,20 @@ def test_the_judge_calls_the_students_function_across_the_sandboxed_channel():
     first = ready_made.segments[0]
     assert first.status == "error" and first.records[0]["check"] == "forbidden"
     assert first.records[0]["passed"] is False and "numpy.sum" in first.error["evalue"]
+
+
+def test_release_check_prints_each_lessons_share_judged_in_the_judge(capsys):
+    from pathlib import Path
+
+    from autograder.cli import _judge_shares
+    from autograder.course import Course
+
+    repo = Path(__file__).resolve().parents[2]
+    course = Course(repo)
+    assert _judge_shares(course, course.lessons()) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split(":")[0] for ln in lines] == course.lessons()
+    for line in lines:
+        share = int(line.split(": ")[1].split("%")[0])
+        marked = "judged in the student's kernel:" in line
+        assert (share == 100) != marked, line  # below 100 % exactly when tests are marked, and named
