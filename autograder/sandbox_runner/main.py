@@ -81,8 +81,10 @@ class Notebook:
         if any(c.get("where") == "judge" for c in self.request["cells"]):
             self.judge = JudgeProcess(self.workdir, dict(self.env), self.request["limits"])
             if not self.judge.wait_ready(startup):
+                # The grader's failure, not the notebook's (no student code has run): no grade.
                 self.judge.kill()
                 self.judge_broken = "the judge process did not start"
+                return "kernel_failed"
         kernel_env = dict(self.env)
         kernel_env[self.request.get("record_env", "DLBRICKS_CHECK_RECORD")] = self.record_path
         self.kernel = StudentKernel(self.workdir, kernel_env, self.request["limits"])
@@ -189,7 +191,8 @@ class Notebook:
         failed = self.start()
         kernel = self.kernel
         if failed:
-            emit({"event": "end", "status": failed, **kernel.exit_description()})
+            emit({"event": "end", "status": failed, "message": self.judge_broken,
+                  **(kernel.exit_description() if kernel is not None else {})})
             return
         emit({"event": "ready", "seconds": round(time.monotonic() - self.started, 3)})
         reader = RecordReader(self.record_path)
