@@ -201,7 +201,7 @@ def check_dependencies(source: Path, result: LessonValidation) -> None:
                     unlocked.append(f"`{name}` ({where})")
             if unlocked:
                 result.warn(f"{label} reads {', '.join(unlocked)} from unlocked cells: a student who edits "
-                            f"them changes what the test sees. Lock those cells (nbgrader 'Read-only') "
+                            f"them sees checks that disagree with the grade (grading uses your cells). Lock those cells (nbgrader 'Read-only') "
                             f"or define the values in the test cell.")
             if student:
                 result.warn(f"{label} reads the student's variables {', '.join(student)}: compute expected "
