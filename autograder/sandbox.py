@@ -65,7 +65,7 @@ class Limits:
     nofile: int = 1024
     tmp_mb: int = 512
     home_mb: int = 256
-    cell_output_bytes: int = 64 * 1024
+    cell_output_bytes: int = 256 * 1024  # a widget with its static picture (lesson 02: ~120 KB) fits
     total_output_bytes: int = 2 * 1024 * 1024
 
 

@@ -15,7 +15,7 @@ stdin: one JSON object, the *request*::
      "timeout": 30.0, "deadline": 300.0, "startup_timeout": 90.0,
      "limits": {"memory_mb": 3072, "nproc": 256, "cpu_seconds": 600,
                 "fsize_mb": 64, "nofile": 1024},
-     "output": {"cell_bytes": 65536, "total_bytes": 2000000},
+     "output": {"cell_bytes": 262144, "total_bytes": 2000000},
      "drop_uid": 61234 or null, "workdir": "/home/student",
      "kernel_env": {...}, "record_env": "DLBRICKS_CHECK_RECORD"}
 
