@@ -56,11 +56,13 @@ def __autograder_guard():
             sys.modules.pop(name, None)
         sys.modules.pop("dlbricks.check", None)
         fresh = importlib.import_module("dlbricks.check")
-        for name, old in parts:
-            new = sys.modules.get(name)
-            if new is not None:
+        # Names the student added (e.g. a fake _allclose) go, the library's own come back.
+        for name, old in parts + [("dlbricks.check", module)]:
+            new = fresh if old is module else sys.modules.get(name)
+            if new is not None and new is not old:
+                for key in [k for k in vars(old) if k not in vars(new)]:
+                    delattr(old, key)
                 old.__dict__.update(new.__dict__)
-        module.__dict__.update(fresh.__dict__)
         sys.modules["dlbricks.check"] = module
         if package is not None:
             package.check = module

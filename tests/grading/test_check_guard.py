@@ -2,13 +2,11 @@
 reported and undone, and after the restore the guard finds nothing (no false tampering)."""
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-RUNNER = Path(__file__).resolve().parents[2] / "autograder" / "sandbox_runner.py"
+from autograder.sandbox_runner.guard import CHECK_GUARD
 
 
 @pytest.fixture
@@ -26,10 +24,7 @@ def shell():
 
 
 def _guard(ip) -> list[str]:
-    spec = importlib.util.spec_from_file_location("runner_for_guard", RUNNER)
-    runner = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(runner)
-    ip.run_cell(runner.CHECK_GUARD, silent=True)
+    ip.run_cell(CHECK_GUARD, silent=True)
     return json.loads(ip.user_ns["__autograder_guard_result"])
 
 
