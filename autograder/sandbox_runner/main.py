@@ -53,6 +53,14 @@ def emit(event: dict) -> None:
     sys.stdout.flush()
 
 
+def marked(segment: dict) -> str:
+    """A segment's code as the kernel runs it: a hidden block keeps nbgrader's markers around it,
+    so that ``dlbricks.check``'s success line counts the visible checks only."""
+    if segment.get("hidden"):
+        return f"### BEGIN HIDDEN TESTS\n{segment['code']}\n### END HIDDEN TESTS"
+    return segment["code"]
+
+
 class Notebook:
     """One run: the student's kernel, the judge (when a test needs it), budgets and clocks."""
 
@@ -111,7 +119,7 @@ class Notebook:
             if left <= 0:
                 result = {"status": "timeout", "error": None}
             else:
-                result = kernel.execute(seg["code"], not is_test, outputs, left)
+                result = kernel.execute(marked(seg), not is_test, outputs, left)
             records, overflow = reader.new_records()
             after = guard_checks(kernel) if is_test and kernel.alive() and result["status"] != "timeout" else []
             segments_out.append({"hidden": bool(seg.get("hidden")), "test": is_test, "judge": False,

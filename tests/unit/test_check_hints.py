@@ -123,3 +123,16 @@ def test_sign_and_factor_hints_use_no_idea_of_a_later_lesson(factor):
     [hint] = hints(failure(check.close, factor * expected, expected))
     for later in ("y_pred", "lr", "update", "downhill", "derivative", "loss"):
         assert later not in hint, (later, hint)
+
+
+def test_gradient_names_a_known_slip_of_the_test():
+    # f(x) = sum(x * sigmoid(x) * g): x reaches f along two paths; a gradient with one path only
+    x, g = RNG.normal(size=6), RNG.normal(size=6)
+    s = sigmoid(x)
+    one_path = g * s
+    slips = {"only the direct path is counted: the paths add up": one_path}
+    message = failure(check.gradient, lambda v: float(np.sum(v * sigmoid(v) * g)), x, one_path,
+                      label="swish backward", slips=slips)
+    assert hints(message) == ["Hint: Only the direct path is counted: the paths add up."]
+    check.gradient(lambda v: float(np.sum(v * sigmoid(v) * g)), x, g * (s + x * s * (1 - s)),
+                   label="swish backward", slips=slips)  # the right gradient passes

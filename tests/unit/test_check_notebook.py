@@ -80,3 +80,44 @@ def test_an_error_of_library_code_alone_gets_no_hint(shell, capsys):
 def test_also_at_grading_needs_a_sentence():
     with pytest.raises(ValueError):
         check.also_at_grading("  ")
+
+
+HIDDEN_CELL = """check.also_at_grading('other shapes')
+check.close(1.0, 1.0, label='visible one')
+for _k in range(2):
+    check.equal(_k, _k, label='visible in a loop')
+### BEGIN HIDDEN TESTS
+for _k in range(5):
+    check.close(float(_k), float(_k), label='hidden')
+check.is_true(True, label='hidden too')
+### END HIDDEN TESTS
+check.equal(3, 3, label='visible after')"""
+
+
+def test_the_success_line_counts_only_the_visible_checks(shell, capsys):
+    # the instructor's notebook (or a grading run) holds the hidden block: the student's
+    # release has 4 checks in this cell, and 4 is what the line must say
+    out = run(shell, capsys, HIDDEN_CELL)
+    assert out.strip() == "\u2714 4 checks passed. At grading, hidden tests also check: other shapes."
+
+
+def test_a_hidden_block_run_alone_prints_no_success_line(shell, capsys):
+    # the grader runs a hidden block as its own piece, between the markers (sandbox_runner.main.marked)
+    from autograder.sandbox_runner.main import marked
+
+    code = marked({"code": "check.close(2.0, 2.0, label='hidden')\ncheck.equal(1, 1)", "hidden": True})
+    assert run(shell, capsys, code) == ""
+    assert marked({"code": "check.equal(1, 1)", "hidden": False}) == "check.equal(1, 1)"
+    assert run(shell, capsys, "check.equal(1, 1)").strip() == "\u2714 1 check passed."
+
+
+def test_a_failed_hidden_check_still_stops_the_success_line(shell, capsys):
+    cell = "check.equal(1, 1)\n### BEGIN HIDDEN TESTS\ncheck.equal(1, 2, label='hidden')\n### END HIDDEN TESTS"
+    out = run(shell, capsys, cell)
+    assert "passed" not in out and "AssertionError" in out
+
+
+def test_hidden_lines_are_read_from_nbgraders_markers():
+    cell = "a\n### BEGIN HIDDEN TESTS\nb\nc\n    ### END HIDDEN TESTS\nd"
+    assert notebook.hidden_lines(cell) == {2, 3, 4, 5}
+    assert notebook.hidden_lines("a\nb") == frozenset()

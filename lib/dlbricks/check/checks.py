@@ -300,7 +300,8 @@ def raises(f: Callable[..., Any], *args: Any, exception: type[BaseException] = V
 
 def gradient(f: Callable[[np.ndarray], Any], x: Any, grad: Any, *, eps: float = GRADIENT_EPS,
              rtol: float = GRADIENT_RTOL, atol: float = GRADIENT_ATOL,
-             label: str = "gradient", hint: str | None = None, n_samples: int | None = None) -> None:
+             label: str = "gradient", hint: str | None = None, n_samples: int | None = None,
+             slips: Mapping[str, Any] | None = None) -> None:
     """Assert that an analytic gradient matches a centred difference of ``f``.
 
     Parameters
@@ -318,10 +319,15 @@ def gradient(f: Callable[[np.ndarray], Any], x: Any, grad: Any, *, eps: float = 
         The module's tolerance rule, with the numerical gradient as expected.
     n_samples : int, optional
         How many samples the loss ``f`` averages over (for the hints, as in :func:`close`).
+    slips : dict text -> value, optional
+        Known wrong gradients and what each means, as in :func:`close`, e.g. for an input
+        used twice ``{"only the direct path is counted": g * s}``: a gradient that
+        matches one gets its text as the hint. Say what went wrong, never the answer.
     """
     params = {"rtol": float(rtol), "atol": float(atol), "eps": float(eps)}
     tolerances(params)
     _declare_samples(params, n_samples)
+    known = _slips(slips)
     encoded, value = _capture(grad)
     point = np.array(_reference(x, "point x"), dtype=np.float64)
     try:
@@ -332,8 +338,10 @@ def gradient(f: Callable[[np.ndarray], Any], x: Any, grad: Any, *, eps: float = 
             _finish("gradient", _check_label(label), encoded, verdict, params, hint)
         except AssertionError as failure:
             raise failure from exc
-    _finish("gradient", _check_label(label), encoded, judge_close(value, numerical, params),
-            params, hint)
+    verdict = judge_close(value, numerical, params)
+    if not verdict.passed and known:
+        verdict = _with_slip(verdict, value, known, params)
+    _finish("gradient", _check_label(label), encoded, verdict, params, hint)
 
 
 def _scalar(value: Any) -> float:

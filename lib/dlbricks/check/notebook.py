@@ -7,7 +7,10 @@ Imported with ``dlbricks.check`` inside IPython (JupyterLab, Colab, nbclient), i
 - adds a hint to a shape or None error raised inside a function the student wrote
   (a transposed weight matrix in ``X @ W1``, a function that returned None);
 - ends a cell whose checks all passed with one line, e.g. "✔ 3 checks passed.", and the
-  note given by :func:`also_at_grading` when the exercise has hidden tests.
+  note given by :func:`also_at_grading` when the exercise has hidden tests. The line counts
+  the visible checks only: a check written between ``### BEGIN HIDDEN TESTS`` and
+  ``### END HIDDEN TESTS`` (the instructor's notebook, a grading run) is not counted, and a
+  cell that ran hidden checks alone prints no line, since the student never sees them.
 
 Outside IPython (a plain script, the grader's judge) it does nothing. The state lives on
 the shell, so a re-imported ``dlbricks.check`` keeps counting in the same place.
@@ -22,6 +25,7 @@ _MARK = "_dlbricks_check_failure"      # set on the AssertionError a check raise
 _STATE = "_dlbricks_check_state"       # on the shell: counts of the running cell
 _PACKAGE = __name__.rpartition(".")[0]  # "dlbricks.check"
 _HANDLED = (AssertionError, ValueError, TypeError)  # errors shown by _show_failure
+_BEGIN_HIDDEN, _END_HIDDEN = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"  # nbgrader's markers
 
 
 def _shell() -> Any:
@@ -37,16 +41,48 @@ def _shell() -> Any:
 def _state(shell: Any) -> dict:
     state = getattr(shell, _STATE, None)
     if state is None:
-        state = {"passed": 0, "failed": 0, "note": None, "installed": False}
+        state = {"passed": 0, "failed": 0, "note": None, "hidden_lines": frozenset(), "installed": False}
         setattr(shell, _STATE, state)
     return state
 
 
+def hidden_lines(cell: str) -> frozenset[int]:
+    """The line numbers (from 1) of ``cell`` inside its hidden-test blocks, markers included."""
+    lines, inside = set(), False
+    for number, line in enumerate(cell.splitlines(), start=1):
+        marker = line.strip().lstrip("#").strip()
+        if marker == _BEGIN_HIDDEN:
+            inside = True
+        if inside:
+            lines.add(number)
+        if marker == _END_HIDDEN:
+            inside = False
+    return frozenset(lines)
+
+
+def _cell_line(shell: Any) -> int | None:
+    """The line of the running cell that called the check (the cell's own frame), or None."""
+    namespace = getattr(shell, "user_global_ns", None)
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_name == "<module>" and frame.f_globals is namespace:
+            return frame.f_lineno
+        frame = frame.f_back
+    return None
+
+
 def count(passed: bool) -> None:
-    """Count one check of the running cell (called by every check)."""
+    """Count one check of the running cell (called by every check); hidden checks count apart."""
     shell = _shell()
-    if shell is not None:
-        _state(shell)["passed" if passed else "failed"] += 1
+    if shell is None:
+        return
+    state = _state(shell)
+    if not passed:
+        state["failed"] += 1
+    elif state["hidden_lines"] and _cell_line(shell) in state["hidden_lines"]:
+        state["hidden"] = state.get("hidden", 0) + 1
+    else:
+        state["passed"] += 1
 
 
 def mark(error: AssertionError) -> AssertionError:
@@ -76,12 +112,14 @@ def success_line(passed: int, note: str | None) -> str:
     return line
 
 
-def _pre_run_cell(*_args: Any) -> None:
+def _pre_run_cell(info: Any = None, *_args: Any) -> None:
     shell = _shell()
     if shell is not None:
         state = _state(shell)
-        state["passed"] = state["failed"] = 0
+        state["passed"] = state["failed"] = state["hidden"] = 0
         state["note"] = None
+        raw = getattr(info, "raw_cell", None)
+        state["hidden_lines"] = hidden_lines(raw) if isinstance(raw, str) else frozenset()
 
 
 def _post_run_cell(result: Any = None) -> None:
@@ -92,8 +130,9 @@ def _post_run_cell(result: Any = None) -> None:
     ok = result is None or (result.error_before_exec is None and result.error_in_exec is None)
     if ok and state["passed"] and not state["failed"]:
         print(success_line(state["passed"], state["note"]))
-    state["passed"] = state["failed"] = 0
+    state["passed"] = state["failed"] = state["hidden"] = 0
     state["note"] = None
+    state["hidden_lines"] = frozenset()
 
 
 def _without_library_frames(tb: Any) -> Any:
