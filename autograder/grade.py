@@ -89,8 +89,9 @@ class Assignment:
     sources: dict[str, Path] = field(default_factory=dict)
 
 
-def load_assignment(course: Course, name: str) -> Assignment:
-    """Read an assignment's masters and its cached reference records (no gradebook, no nbgrader).
+def load_assignment(course: Course, name: str, settings: RunSettings) -> Assignment:
+    """Read an assignment's masters and its reference records cached for ``settings``
+    (no gradebook, no nbgrader).
 
     Missing reference records are computed by the executor (see :class:`_Batch`).
     """
@@ -99,7 +100,7 @@ def load_assignment(course: Course, name: str) -> Assignment:
         master = read_master(path, name)
         masters[master.name] = master
         sources[master.name] = path
-        cached = load_cached_reference(path, master)
+        cached = load_cached_reference(path, master, settings)
         if cached is not None:
             references[master.name] = cached
     return Assignment(name, masters, references, sources)
@@ -395,7 +396,7 @@ class _Batch:
             return rows
 
     def _run(self, course: Course, names: list[str]) -> None:
-        self.assignments = {name: load_assignment(course, name) for name in names}
+        self.assignments = {name: load_assignment(course, name, self.options.settings) for name in names}
         if any(s.known_assignment and s.path is not None for s in self.subs):
             self.executor = Executor(self.options.executor, self.options.workers, self.options.scheduler)
             self.executor.warm_up()
@@ -579,7 +580,8 @@ class _Batch:
             for pending, _ in self.unjudged.pop((name, nb_name), []):
                 self._record_error(pending, f"the solution could not be run for reference: {exc}")
             return
-        store_reference(assignment.sources[nb_name], assignment.masters[nb_name], reference)
+        store_reference(assignment.sources[nb_name], assignment.masters[nb_name], reference,
+                        self.options.settings)
         assignment.references[nb_name] = reference
         for pending, executed in self.unjudged.pop((name, nb_name), []):
             self._judge_and_record(pending, executed, reference)

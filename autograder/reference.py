@@ -4,7 +4,9 @@ The source notebook runs through the very same sandboxed runner as the
 submissions; the records of each test cell become the reference that
 ``dlbricks.check.rejudge`` compares students' values with. The result is cached
 by a hash of everything it depends on (the source notebook, the runner, the
-installed ``dlbricks`` code, the Python and numpy versions).
+installed ``dlbricks`` code, the Python and numpy versions, and the limits it
+ran under: a solution that passes with 3 GB may not with 150 MB, so a run with
+other limits runs the solution again).
 """
 from __future__ import annotations
 
@@ -12,10 +14,12 @@ import hashlib
 import json
 import os
 import platform
+from dataclasses import asdict
 from pathlib import Path
 
 from .master import MasterNotebook, master_cells
 from .notebook_io import atomic_write_text
+from .sandbox import RunSettings
 from .sandbox_runner import source_files as runner_files
 from .steps.execute import ExecutionReport
 from .steps.judge import Reference, reference_from_report
@@ -51,19 +55,27 @@ def _library_digest() -> str:
     return h.hexdigest()
 
 
-def reference_key(source: Path) -> str:
+def limits_key(settings: RunSettings) -> str:
+    """The settings a solution run depends on, as text: every limit and time-out, and the sandbox choice."""
+    fields = asdict(settings)
+    fields.pop("startup_timeout", None)  # how long a kernel may take to start changes no result
+    return json.dumps(fields, sort_keys=True)
+
+
+def reference_key(source: Path, settings: RunSettings) -> str:
     h = hashlib.sha256(source.read_bytes())
     h.update(_library_digest().encode())
+    h.update(limits_key(settings).encode())
     return h.hexdigest()[:32]
 
 
-def cache_path(source: Path, master: MasterNotebook) -> Path:
-    return cache_dir() / f"{master.assignment}-{master.name}-{reference_key(source)}.json"
+def cache_path(source: Path, master: MasterNotebook, settings: RunSettings) -> Path:
+    return cache_dir() / f"{master.assignment}-{master.name}-{reference_key(source, settings)}.json"
 
 
-def load_cached_reference(source: Path, master: MasterNotebook) -> Reference | None:
-    """The cached reference for ``source``, or None when it must be computed."""
-    path = cache_path(source, master)
+def load_cached_reference(source: Path, master: MasterNotebook, settings: RunSettings) -> Reference | None:
+    """The cached reference for ``source`` run under ``settings``, or None when it must be computed."""
+    path = cache_path(source, master, settings)
     if not path.is_file():
         return None
     try:
@@ -72,8 +84,8 @@ def load_cached_reference(source: Path, master: MasterNotebook) -> Reference | N
         return None  # a damaged cache entry is recomputed
 
 
-def store_reference(source: Path, master: MasterNotebook, reference: Reference) -> None:
-    atomic_write_text(cache_path(source, master), json.dumps(reference, sort_keys=True))
+def store_reference(source: Path, master: MasterNotebook, reference: Reference, settings: RunSettings) -> None:
+    atomic_write_text(cache_path(source, master, settings), json.dumps(reference, sort_keys=True))
 
 
 def reference_plan(source: Path, master: MasterNotebook) -> list[dict]:

@@ -69,7 +69,7 @@ def result_record(grade: Any) -> dict[str, Any]:
     for t in (judgement.tests if judgement is not None else []):
         tests.append({"grade_id": t.grade_id, "points": float(t.points), "max_points": float(t.max_points),
                       "status": t.status, "error": t.error[:MESSAGE_LIMIT], "tampering": bool(t.tampering),
-                      "judged_outside": bool(t.judged_outside),
+                      "differs": t.differs[:MESSAGE_LIMIT], "judged_outside": bool(t.judged_outside),
                       "checks": [{"label": c.label[:200], "hidden": bool(c.hidden), "passed": bool(c.passed),
                                   "message": shorten(c.message)} for c in t.checks]})
     return {"student": grade.student, "assignment": grade.assignment, "notebook": grade.notebook,
@@ -320,7 +320,9 @@ def _stop_reason(test: dict[str, Any]) -> str:
     if test["status"] == "not_run":
         return "the test did not run (the notebook stopped before it)"
     if test.get("tampering"):
-        return "tampering: the checks passed in the notebook but the values they exported did not"
+        return "tampering: dlbricks.check was replaced while the test ran"
+    if test.get("differs"):
+        return f"passed in the notebook, but {test['differs']}"
     messages = [c["message"] for c in test["checks"] if not c["passed"]]
     if any(m.startswith("not counted:") for m in messages):
         return "not counted: dlbricks.check was replaced during this test"

@@ -322,7 +322,7 @@ def run_solution_twice(source: Path, name: str, config: CourseConfig, unsafe: bo
                      + "; ".join(problems)[:600] + " (seed every random generator)")
     else:
         compare_runs(reference, second, result)
-    store_reference(source, master, reference)  # grading below reuses it, as `grade` would
+    store_reference(source, master, reference, settings)  # grading below reuses it, as `grade` would
     return reference
 
 

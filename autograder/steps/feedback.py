@@ -27,7 +27,9 @@ FLAG_TEXT = {
     "memory_limit": "the notebook ran out of its memory allowance",
     "kernel_died": "the Python kernel stopped (crashed or exited) before the end",
     "cpu_limit": "the notebook used up its CPU time allowance",
-    "tampering": "checks reported success in the notebook but the values they exported did not pass",
+    "tampering": "dlbricks.check was found replaced in the notebook while tests ran",
+    "differs_from_solution": ("a test judged in the notebook passed there, but its checks or values differ "
+                              "from the solution's; the instructor can review it"),
     "output_truncated": "some output was too long and was cut",
     "tests_restored": "test cells had been edited, moved, duplicated or deleted and were restored",
     "sandbox_crashed": "the grading sandbox stopped unexpectedly",

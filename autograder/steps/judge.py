@@ -10,13 +10,18 @@ A test marked "judged in the student's kernel" ran next to the student's code,
 so its outcome is re-decided here from exported values, not the kernel's word.
 Such a test cell earns its points only when both agree:
 - in the kernel: every segment of the cell ran without an error;
-- outside: the cell exported the same sequence of check records as the
-  instructor's solution did, and ``dlbricks.check.rejudge`` accepts every one
-  against the solution's record (it reads only the student's ``actual``).
-When the kernel says "passed" but the outside judgement says no, something in
-the kernel was tampered with (a monkeypatched comparison, a rigged ``__eq__``,
-a hook that rewrote the test): the cell earns nothing and the submission is
-flagged ``tampering``.
+- outside: each check record the cell exported is accepted by
+  ``dlbricks.check.rejudge`` against the solution's record of the same check
+  (same kind, same label: a test that loops over returned values may make more
+  of them), and every check the solution made was made.
+When the kernel says "passed" but the outside judgement says no, the test made
+other checks than the solution, or computed its expected values from the
+student's own variables: the cell earns nothing, its checks say which, and the
+submission is flagged ``differs_from_solution`` for the instructor to review.
+
+``tampering`` needs evidence: a guard that found ``dlbricks.check`` replaced
+(or was itself silenced) around a test. An honest mistake (a test that stopped
+early, a test that made other checks than the solution's) is never called that.
 """
 from __future__ import annotations
 
@@ -39,6 +44,7 @@ class CheckResult:
     hidden: bool
     passed: bool
     message: str  # empty when passed
+    ran: bool = True  # False: an earlier failure stopped the test before this check
 
 
 @dataclass
@@ -51,17 +57,26 @@ class TestResult:
     status: str  # passed | failed | not_run
     checks: list[CheckResult]
     error: str = ""  # "Name: message" of the error that stopped the cell, if any
-    tampering: bool = False
+    tampering: bool = False  # evidence only: dlbricks.check found replaced around this test
     judged_outside: bool = True
     judged_in: str = "judge"  # "judge" | "student_kernel": where the test code ran
+    differs: str = ""  # in the student's kernel: how its checks differ from the solution's (none: "")
+
+    def _count(self, hidden: bool, ran: bool) -> int:
+        return sum(1 for c in self.checks if c.hidden == hidden and not c.passed and c.ran == ran)
 
     @property
     def visible_failed(self) -> int:
-        return sum(1 for c in self.checks if not c.hidden and not c.passed)
+        return self._count(False, True)
 
     @property
     def hidden_failed(self) -> int:
-        return sum(1 for c in self.checks if c.hidden and not c.passed)
+        return self._count(True, True)
+
+    @property
+    def not_reached(self) -> int:
+        """Checks an earlier failure kept from running (never counted as failed)."""
+        return sum(1 for c in self.checks if not c.ran)
 
     def summary(self) -> str:
         """One sentence for the student about this test cell."""
@@ -71,17 +86,32 @@ class TestResult:
             hidden = sum(1 for c in self.checks if c.hidden)
             return "All checks passed" + (f", including {hidden} hidden test{'s' * (hidden != 1)}." if hidden else ".")
         if self.tampering and self.judged_in == "student_kernel":
-            return ("The checks reported success inside the notebook, but the values they exported "
-                    "do not match the solution's: no points.")
-        n_hidden = self.hidden_failed
-        if self.visible_failed == 0 and n_hidden:
-            return f"Visible checks passed, {n_hidden} hidden test{'s' * (n_hidden != 1)} failed."
-        if self.visible_failed and n_hidden:
-            return (f"{self.visible_failed} visible check{'s' * (self.visible_failed != 1)} and "
-                    f"{n_hidden} hidden test{'s' * (n_hidden != 1)} failed.")
-        if self.visible_failed:
-            return f"{self.visible_failed} visible check{'s' * (self.visible_failed != 1)} failed."
-        return "The test stopped with an error." if self.error else "The test failed."
+            return ("dlbricks.check was replaced while this test ran in your notebook, so its "
+                    "results cannot be counted: no points.")
+        if self.differs:
+            return (f"The checks passed in your notebook, but this test is judged against the solution's "
+                    f"values and {self.differs}: no points (your instructor can review it).")
+        parts = []
+        visible, hidden = self.visible_failed, self.hidden_failed
+        if visible:
+            parts.append(f"{visible} visible check{'s' * (visible != 1)} failed")
+        elif any(not c.hidden for c in self.checks):
+            parts.append("visible checks passed")
+        if hidden:
+            parts.append(f"{hidden} hidden test{'s' * (hidden != 1)} failed")
+        text = ", ".join(parts)
+        skipped = self.not_reached
+        if skipped:
+            stopped_by_failure = self.error.startswith("AssertionError") and bool(visible or hidden)
+            # only the exception's name: its message may come from a hidden test
+            where = f" at {self.error.split(':', 1)[0]}" if self.error and not stopped_by_failure else ""
+            later = (f"{skipped} later check{'s' * (skipped != 1)}" if any(not c.hidden for c in self.checks if not c.ran)
+                     else f"{skipped} hidden test{'s' * (skipped != 1)}")
+            stop = f"the test stopped{where}, so {later} did not run"
+            text = f"{text}; {stop}" if text else stop
+        if not text:
+            return "The test stopped with an error." if self.error else "The test failed."
+        return text[0].upper() + text[1:] + "."
 
 
 @dataclass
@@ -140,11 +170,25 @@ def _error_text(cell: CellResult) -> str:
 def judge_test(grade_id: str, points: float, ref_segments: list[dict], cell: CellResult | None) -> TestResult:
     """Judge one test cell from its records and the reference records (see the module doc)."""
     if cell is None:
-        checks = [CheckResult(str(r.get("label", r.get("check", "check"))), s["hidden"], False, "not run")
-                  for s in ref_segments for r in s["records"]]
+        checks = [CheckResult(str(r.get("label", r.get("check", "check"))), s["hidden"], False, "not run",
+                              ran=False) for s in ref_segments for r in s["records"]]
         return TestResult(grade_id, 0.0, points, "not_run", checks)
     if cell.segments and all(s.judge for s in cell.segments):
         return judged_by_the_judge(grade_id, points, ref_segments, cell)
+    return judged_in_the_kernel(grade_id, points, ref_segments, cell)
+
+
+def _key(record: Any) -> tuple[str, str]:
+    return (str(record.get("check", "")), _label(record)) if isinstance(record, dict) else ("", "")
+
+
+def judged_in_the_kernel(grade_id: str, points: float, ref_segments: list[dict], cell: CellResult) -> TestResult:
+    """Re-decide a test that ran in the student's kernel from the records it exported.
+
+    Each exported record is matched with the solution's record of the same
+    check and label (the one at the same place when it is that check, else
+    the first such), and rejudged against it. See the module doc for the verdict.
+    """
     error = _error_text(cell)
     kernel_ok = cell.status == "ok" and all(s.status == "ok" for s in cell.segments)
     patched = any(s.tampered for s in cell.segments)  # the check library was replaced at some point
@@ -152,37 +196,71 @@ def judge_test(grade_id: str, points: float, ref_segments: list[dict], cell: Cel
     checks: list[CheckResult] = []
     outside_ok = True
     n_reference = 0
+    missing = unmatched = mismatched = 0
     for j, ref in enumerate(ref_segments):
         seg = cell.segments[j] if j < len(cell.segments) else None
         got = seg.records if seg is not None else []
-        if seg is not None and (seg.records_overflow or len(got) > len(ref["records"])):
-            outside_ok = False  # more results than the tests make: not the tests' own records
-        for k, ref_record in enumerate(ref["records"]):
-            n_reference += 1
-            label = str(ref_record.get("label", ref_record.get("check", "check")))
-            if k < len(got):
-                passed, message = rejudge_details(got[k], ref_record)
-                message = message[len(label) + 2:] if message.startswith(label + ": ") else message
-            else:
-                passed = False
-                message = f"not reached: the test stopped at {error}" if error else "no result was recorded"
+        refs = ref["records"]
+        n_reference += len(refs)
+        if seg is not None and (seg.records_overflow or len(got) > 10 * max(len(refs), 10)):
+            outside_ok = False  # far more results than the tests make: not the tests' own records
+        made: set[int] = set()
+        for k, record in enumerate(got):
+            match = k if k < len(refs) and _key(refs[k]) == _key(record) else \
+                next((i for i, r in enumerate(refs) if _key(r) == _key(record)), None)
+            if match is None:
+                unmatched += 1
+                outside_ok = False
+                checks.append(CheckResult(_label(record), bool(ref["hidden"]), False,
+                                          "a check the solution's run did not make"))
+                continue
+            made.add(match)
+            label = _label(refs[match])
+            passed, message = rejudge_details(record, refs[match])
+            message = message[len(label) + 2:] if message.startswith(label + ": ") else message
+            if not passed:
+                mismatched += 1
+                message = f"your value differs from the solution's: {message}"
             outside_ok = outside_ok and passed
             checks.append(CheckResult(label, bool(ref["hidden"]), passed, message))
+        for i, ref_record in enumerate(refs):
+            if i in made:
+                continue
+            outside_ok = False
+            if not kernel_ok:
+                stopped = f"not reached: the test stopped at {error}" if error else "not reached"
+                checks.append(CheckResult(_label(ref_record), bool(ref["hidden"]), False, stopped, ran=False))
+            else:
+                missing += 1
+                checks.append(CheckResult(_label(ref_record), bool(ref["hidden"]), False,
+                                          "the test made this check on the solution but not on your answer"))
     if n_reference == 0:
         # The solution's test makes no dlbricks.check call: only the kernel can say.
-        passed_cell = kernel_ok
+        passed_cell = kernel_ok and not untrusted
         return TestResult(grade_id, points if passed_cell else 0.0, points,
-                          "passed" if passed_cell else "failed", checks, error, judged_outside=False)
+                          "passed" if passed_cell else "failed", checks, error, patched,
+                          judged_outside=False, judged_in="student_kernel")
     if untrusted:
         # Records written while dlbricks.check was replaced prove nothing.
         outside_ok = False
-        checks = [CheckResult(c.label, c.hidden, False, "not counted: dlbricks.check was replaced during this test")
-                  for c in checks]
+        checks = [CheckResult(c.label, c.hidden, False, "not counted: dlbricks.check was replaced during this test",
+                              ran=c.ran) for c in checks]
     passed_cell = kernel_ok and outside_ok
-    tampering = (kernel_ok and not outside_ok) or patched
+    differs = ""
+    if kernel_ok and not outside_ok and not patched:
+        reasons = []
+        if mismatched:
+            reasons.append(f"{mismatched} of your values differ from the solution's "
+                           "(a test whose expected value is computed from your own variables does that)")
+        if missing:
+            made_n = n_reference - missing
+            reasons.append(f"the test made fewer checks than the solution ({made_n} of {n_reference} of its checks)")
+        if unmatched:
+            reasons.append(f"the test made {unmatched} check{'s' * (unmatched != 1)} the solution did not make")
+        differs = "; ".join(reasons) or "its records differ from the solution's"
     return TestResult(grade_id, points if passed_cell else 0.0, points,
-                      "passed" if passed_cell else "failed", checks, error, tampering,
-                      judged_in="student_kernel")
+                      "passed" if passed_cell else "failed", checks, error, patched,
+                      judged_in="student_kernel", differs=differs)
 
 
 def _label(record: Any) -> str:
@@ -219,12 +297,13 @@ def judged_by_the_judge(grade_id: str, points: float, ref_segments: list[dict], 
         if seg.status != "ok":
             stopped = (f"not reached: the test stopped at {error}" if error else "not reached")
             for ref_record in ref[len(records):]:
-                checks.append(CheckResult(_label(ref_record), seg.hidden, False, stopped))
+                checks.append(CheckResult(_label(ref_record), seg.hidden, False, stopped, ran=False))
         passed_all = passed_all and seg_ok
     if len(cell.segments) < len(ref_segments):
         passed_all = False
         for ref in ref_segments[len(cell.segments):]:
-            checks += [CheckResult(_label(r), bool(ref["hidden"]), False, "not run") for r in ref["records"]]
+            checks += [CheckResult(_label(r), bool(ref["hidden"]), False, "not run: the test stopped before it",
+                                   ran=False) for r in ref["records"]]
     flagged = any(s.guard_before for s in cell.segments) or any(s.guard_before is None for s in cell.segments)
     return TestResult(grade_id, points if passed_all else 0.0, points, "passed" if passed_all else "failed",
                       checks, error, tampering=flagged, judged_in="judge")
@@ -245,6 +324,8 @@ def judge(report: ExecutionReport, plan: list[dict], master: MasterNotebook, ref
     flags = list(report.flags)
     if any(t.tampering for t in tests):
         flags.append("tampering")
+    if any(t.differs for t in tests):
+        flags.append("differs_from_solution")
     return Judgement(tests, flags)
 
 
@@ -254,5 +335,5 @@ def judgement_from_dict(data: dict[str, Any]) -> Judgement:
         checks = [CheckResult(**c) for c in t["checks"]]
         tests.append(TestResult(t["grade_id"], t["points"], t["max_points"], t["status"], checks,
                                 t.get("error", ""), t.get("tampering", False), t.get("judged_outside", True),
-                                t.get("judged_in", "judge")))
+                                t.get("judged_in", "judge"), t.get("differs", "")))
     return Judgement(tests, list(data.get("flags", [])))

@@ -40,32 +40,59 @@ def test_visible_pass_hidden_fail_is_said_as_such():
              ("error", [rec("hidden a", 4.0, passed=False)], err))
     t = judge_test("t", 2.0, REFERENCE, c)
     assert (t.status, t.points, t.tampering) == ("failed", 0.0, False)
-    assert t.summary() == "Visible checks passed, 2 hidden tests failed."
+    assert t.summary() == "Visible checks passed, 1 hidden test failed; the test stopped, so 1 hidden test did not run."
     assert [c.passed for c in t.checks] == [True, False, False]
+    assert [c.ran for c in t.checks] == [True, True, False]
     assert t.checks[2].message.startswith("not reached")
     assert "AssertionError" in t.error
 
 
-def test_kernel_says_pass_but_values_are_wrong_is_tampering():
-    # A monkeypatched check passed in the kernel; the exported value is wrong.
+def test_kernel_says_pass_but_values_differ_is_named_not_tampering():
+    # The check was not replaced (the guard found nothing): the test computed its expected
+    # value from the student's own variables, so the kernel passed values the solution did not.
     c = cell("ok", ("ok", [rec("visible", np.array([9.0, 9.0]), passed=True)], None),
              ("ok", [rec("hidden a", 3.0), rec("hidden b", np.array([0.5]))], None))
     t = judge_test("t", 2.0, REFERENCE, c)
-    assert (t.status, t.points, t.tampering) == ("failed", 0.0, True)
-    assert "exported" in t.summary()
+    assert (t.status, t.points, t.tampering) == ("failed", 0.0, False)
+    assert "1 of your values differ from the solution's" in t.differs
+    assert "differ from the solution's" in t.summary() and "review" in t.summary()
+    assert t.checks[0].message.startswith("your value differs from the solution's")
 
 
-def test_missing_records_with_a_clean_run_is_tampering():
+def test_a_replaced_check_is_tampering():
+    c = cell("ok", ("ok", [rec("visible", np.array([9.0, 9.0]), passed=True)], None),
+             ("ok", [rec("hidden a", 3.0), rec("hidden b", np.array([0.5]))], None))
+    c.segments[0].guard_before = ["close"]  # the guard found dlbricks.check.close replaced
+    t = judge_test("t", 2.0, REFERENCE, c)
+    assert (t.status, t.points, t.tampering, t.differs) == ("failed", 0.0, True, "")
+    assert "replaced" in t.summary()
+
+
+def test_missing_records_with_a_clean_run_is_fewer_checks_not_tampering():
     c = cell("ok", ("ok", [], None), ("ok", [], None))
     t = judge_test("t", 2.0, REFERENCE, c)
-    assert t.tampering and t.points == 0.0
+    assert not t.tampering and t.points == 0.0
+    assert "fewer checks than the solution (0 of 3" in t.differs
+
+
+def test_a_loop_over_more_returned_values_is_judged_check_by_check():
+    ref = [{"hidden": False, "records": [rec("each rate", 0.5, check="at_least")] * 3}]
+    for r in ref[0]["records"]:
+        r["params"] = {"threshold": 1e-6}
+    more = [dict(rec("each rate", v, check="at_least"), params={"threshold": 1e-6}) for v in (1.0, 0.3, 0.1, 0.03)]
+    t = judge_test("t", 1.0, ref, cell("ok", ("ok", more, None)))
+    assert (t.status, t.points, t.tampering) == ("passed", 1.0, False)
+    more[2]["actual"] = encode_value(-0.1)  # one of them below the solution's threshold
+    t = judge_test("t", 1.0, ref, cell("ok", ("ok", more, None)))
+    assert (t.status, t.points, t.tampering) == ("failed", 0.0, False)
 
 
 def test_extra_or_garbled_records_do_not_pass():
     c = cell("ok", ("ok", [rec("visible", np.array([1.0, 2.0])), rec("visible", np.array([1.0, 2.0]))], None),
              ("ok", [{"garbled": True}, rec("hidden b", np.array([0.5]))], None))
     t = judge_test("t", 2.0, REFERENCE, c)
-    assert t.points == 0.0 and t.tampering
+    assert t.points == 0.0 and not t.tampering
+    assert "did not make" in t.differs and "fewer checks" in t.differs
 
 
 def test_student_claimed_params_and_passed_are_ignored():
