@@ -7,8 +7,8 @@ normalised (see :mod:`autograder.notebook_io`) so that regenerating gives the
 same bytes and ``release --check`` can compare the committed files exactly.
 
 Each notebook is stamped from the course configuration (``c.Publishing`` in
-``nbgrader_config.py``): its "Open in Colab" badge points at the course's own
-repository and branch, and its set-up cell installs the course library from
+``nbgrader_config.py``): its "Open in Colab" badge (a text link, readable
+offline) points at the course's own repository and branch, and its set-up cell installs the course library from
 that repository at the configured tag or commit. ``release --check`` compares
 against the stamped notebooks, so a release made for another repository fails.
 """
@@ -104,6 +104,18 @@ if importlib.util.find_spec("dlbricks") is None:
                     "{spec}"], check=True)"""
 
 
+# The badge as readable text: an image badge (colab-badge.svg) is a broken picture in a Lab
+# without internet, while a link reads the same offline, on GitHub and in Colab.
+COLAB_BADGE_IMAGE = re.compile(r"\[!\[[^\]]*\]\([^)\s]*\)\]\((https://colab\.research\.google\.com/github/[^\s)]+)\)")
+COLAB_LINK = ("**[Open in Colab]({url})**: run this lesson in Google Colab "
+              "(its first code cell installs the course library there).")
+
+
+def colab_link(url: str) -> str:
+    """The badge cell's text: a link to ``url`` that needs no image."""
+    return COLAB_LINK.format(url=url)
+
+
 def colab_url(publishing: Publishing, rel_path: str) -> str:
     """The Colab link of the released notebook at ``rel_path`` (e.g. ``release/01_x/01_x.ipynb``)."""
     return f"https://colab.research.google.com/github/{publishing.repository}/blob/{publishing.branch}/{rel_path}"
@@ -125,6 +137,9 @@ def _is_install_cell(cell: dict) -> bool:
 def stamp(nb: nbformat.NotebookNode, rel_path: str, publishing: Publishing) -> nbformat.NotebookNode:
     """Point ``nb``'s Colab badge and set-up cell at the configured repository (in place).
 
+    An image badge (``[![Open In Colab](...svg)](link)``) becomes the text link of
+    :func:`colab_link`, which stays readable offline.
+
     The cells are recognised by their content: a markdown cell linking Colab's
     GitHub viewer, a code cell pip-installing ``dlbricks @ git+https://github.com/...``.
     A notebook without them (a test fixture, a lesson not meant for Colab) is left as it is.
@@ -132,7 +147,7 @@ def stamp(nb: nbformat.NotebookNode, rel_path: str, publishing: Publishing) -> n
     url, spec = colab_url(publishing, rel_path), install_spec(publishing)
     for cell in nb.cells:
         if _is_badge_cell(cell):
-            cell.source = COLAB_URL.sub(url, cell.source)
+            cell.source = COLAB_URL.sub(url, COLAB_BADGE_IMAGE.sub(lambda m: colab_link(m.group(1)), cell.source))
         elif _is_install_cell(cell):
             cell.source = INSTALL_CELL.format(spec=spec)
     return nb

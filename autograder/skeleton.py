@@ -24,7 +24,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from .config import Publishing
 from .course import LESSON_NAME, Course
 from .notebook_io import atomic_write_text, dumps, normalise
-from .release import INSTALL_CELL, colab_url, install_spec
+from .release import INSTALL_CELL, colab_link, colab_url, install_spec
 
 SOLUTION_PLACEHOLDER = 'raise NotImplementedError("author: write the solution here, between the markers")'
 
@@ -52,7 +52,7 @@ def skeleton(name: str, publishing: Publishing | None = None) -> nbformat.Notebo
     publishing = publishing or Publishing()
     url = colab_url(publishing, f"release/{name}/{name}.ipynb")
     cells = [
-        new_markdown_cell(f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})"),
+        new_markdown_cell(colab_link(url)),
         new_code_cell(INSTALL_CELL.format(spec=install_spec(publishing))),
         new_code_cell(
             "import numpy as np\n"

@@ -40,7 +40,8 @@ from .lesson_table import readme_problem
 from .course import Course
 from .master import is_autograder_test, read_master
 from .reference import reference_or_error, reference_plan, store_reference, SolutionFailsError
-from .release import COLAB_URL, _is_badge_cell, _is_install_cell, check as release_check, colab_url, install_spec
+from .release import (COLAB_BADGE_IMAGE, COLAB_URL, _is_badge_cell, _is_install_cell, check as release_check,
+                      colab_link, colab_url, install_spec)
 
 ERROR, WARNING = "error", "warning"
 NONFINITE_MARK = "@@autograder-validate-nonfinite@@"
@@ -123,10 +124,13 @@ def check_colab(course: Course, name: str, config: CourseConfig, result: LessonV
     url = colab_url(config.publishing, rel)
     first_md = next((c for c in nb.cells if c.cell_type == "markdown"), None)
     if first_md is None or not _is_badge_cell(first_md):
-        result.error(f"{rel}: the first markdown cell has no 'Open in Colab' badge; start the source with "
-                     f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})")
+        result.error(f"{rel}: the first markdown cell has no 'Open in Colab' link; start the source with "
+                     f"{colab_link(url)}")
     elif url not in COLAB_URL.findall(first_md.source):
         result.error(f"{rel}: the Colab badge does not open {url}: run `autograder release {name}`")
+    elif COLAB_BADGE_IMAGE.search(first_md.source):
+        result.error(f"{rel}: the Colab badge is an image, a broken picture in a Lab without internet: "
+                     f"run `autograder release {name}` (it writes the badge as a text link)")
     first_code = next((c for c in nb.cells if c.cell_type == "code"), None)
     if first_code is None or not _is_install_cell(first_code):
         result.error(f"{rel}: the first code cell is not the install cell (pip install "

@@ -97,7 +97,7 @@ def _page(chromium, server):
     """A fresh browser context and page, logged in to the server by its token.
 
     The network here reaches only 127.0.0.1. Requests elsewhere (today only the
-    "Open in Colab" badge image, https://colab.research.google.com/...) are answered
+    image a lesson might link, like the image badge the lessons once had) are answered
     with an empty SVG instead of failing, so that an unreachable image in a
     Markdown cell does not pass for a console error; the URLs are kept in
     ``log.outside_requests``. Nothing else is filtered.
