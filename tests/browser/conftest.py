@@ -96,8 +96,8 @@ def student_page(chromium, student_server):
 def _page(chromium, server):
     """A fresh browser context and page, logged in to the server by its token.
 
-    The network here reaches only 127.0.0.1. Requests elsewhere (today only the
-    image a lesson might link, like the image badge the lessons once had) are answered
+    The network here reaches only 127.0.0.1. Requests elsewhere (an outside image
+    that a Markdown cell might link; the lessons link none) are answered
     with an empty SVG instead of failing, so that an unreachable image in a
     Markdown cell does not pass for a console error; the URLs are kept in
     ``log.outside_requests``. Nothing else is filtered.
