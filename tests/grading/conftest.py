@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from .lesson_class import lesson_class  # noqa: F401 (the shared graded class of the real lessons: one definition)
+
 FIXTURE_COURSE = Path(__file__).resolve().parent / "fixtures" / "course"
 FIXTURE_ASSIGNMENT = "00_fixture"
 

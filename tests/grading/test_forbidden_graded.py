@@ -10,21 +10,15 @@ Lesson 03 (numpy only, no TensorFlow start-up) is solved right except for the ch
 """
 from __future__ import annotations
 
-import csv
-import os
-import subprocess
-from pathlib import Path
-
 import pytest
 
 from autograder.master import MasterNotebook, read_master
-from autograder.samples import load_pair, solved_release, write_submission
+from autograder.samples import solved_release
 
-from .test_grade_e2e import AUTOGRADER
+from .lesson_class import GROUP, REPO, submission
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grading-forbidden")]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(GROUP), pytest.mark.timeout(2400)]
 
-REPO = Path(__file__).resolve().parents[2]
 LESSON = "03_losses_and_descent"
 
 SOFTMAX_CHEAT = '''def softmax(z):
@@ -56,22 +50,8 @@ def _cheat(release, source, silence_the_check: bool):
     return nb
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("forbidden")
-    submitted = tmp / "submitted"
-    release, source = load_pair(REPO, LESSON)
-    write_submission(submitted, "cheat", LESSON, LESSON, _cheat(release, source, False))
-    write_submission(submitted, "cheat_silenced", LESSON, LESSON, _cheat(release, source, True))
-    out = tmp / "out"
-    proc = subprocess.run([AUTOGRADER, "--course-dir", str(REPO), "grade", str(submitted), "--out", str(out),
-                           "--workers", "2", "--timeout", "600"],
-                          env=dict(os.environ, AUTOGRADER_CACHE_DIR=str(tmp / "cache")),
-                          capture_output=True, text=True, timeout=1800)
-    assert (out / "grades.csv").exists(), proc.stdout[-3000:] + proc.stderr[-5000:]
-    with (out / "grades.csv").open(newline="") as fh:
-        rows = {r["student_id"]: r for r in csv.DictReader(fh)}
-    return rows, out
+submission(LESSON, "cheat")(lambda release, source: _cheat(release, source, False))
+submission(LESSON, "cheat_silenced")(lambda release, source: _cheat(release, source, True))
 
 
 def _points() -> dict[str, float]:
@@ -80,14 +60,13 @@ def _points() -> dict[str, float]:
 
 
 @pytest.mark.parametrize("student", ["cheat", "cheat_silenced"])
-def test_a_ready_made_answer_loses_that_exercise(graded, student):
-    rows, out = graded
-    row = rows[student]
+def test_a_ready_made_answer_loses_that_exercise(lesson_class, student):
+    row = lesson_class.row(student, LESSON)
     points = _points()
     lost = points["ex2_softmax_tests"] + points["ex7_fit_linear_regression_tests"]
     assert row["status"] == "graded", row
     auto_max = float(row["max_score"]) - float(row["manual_max"])  # max_score counts the written answers too
     assert float(row["auto_score"]) == pytest.approx(auto_max - lost), row
-    feedback = (out / "feedback" / student / LESSON / f"{LESSON}.html").read_text()
+    feedback = lesson_class.feedback(student, LESSON)
     assert "dlbricks.losses" in feedback and "numpy.linalg" in feedback
     assert "write yourself" in feedback

@@ -8,21 +8,15 @@ the solution, so every other exercise keeps its points.
 """
 from __future__ import annotations
 
-import csv
-import os
-import subprocess
-from pathlib import Path
-
 import pytest
 
 from autograder.master import read_master
-from autograder.samples import load_pair, solved_release, write_submission
+from autograder.samples import solved_release
 
-from .test_grade_e2e import AUTOGRADER
+from .lesson_class import GROUP, REPO, submission
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grading-forbidden-cnn")]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(GROUP), pytest.mark.timeout(2400)]
 
-REPO = Path(__file__).resolve().parents[2]
 LESSON = "08_cnn"
 
 ALIAS = "\n\nimport dlbricks.nn as _layers   # a helper cell's alias\n"
@@ -39,10 +33,8 @@ POOL_CHEAT = '''def max_pool2d(x, pool_size=2, stride=None):
 '''
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("forbidden-cnn")
-    release, source = load_pair(REPO, LESSON)
+@submission(LESSON, "cheat")
+def _cheat(release, source):
     nb = solved_release(release, source)
     for cell in nb.cells:
         gid = cell.metadata.get("nbgrader", {}).get("grade_id")
@@ -52,20 +44,11 @@ def graded(tmp_path_factory):
             cell.source = CONV_CHEAT
         elif gid == "ex4_max_pool2d":
             cell.source = POOL_CHEAT
-    write_submission(tmp / "submitted", "cheat", LESSON, LESSON, nb)
-    out = tmp / "out"
-    proc = subprocess.run([AUTOGRADER, "--course-dir", str(REPO), "grade", str(tmp / "submitted"), "--out", str(out),
-                           "--workers", "1", "--timeout", "900"],
-                          env=dict(os.environ, AUTOGRADER_CACHE_DIR=str(tmp / "cache")),
-                          capture_output=True, text=True, timeout=3000)
-    assert (out / "grades.csv").exists(), proc.stdout[-3000:] + proc.stderr[-5000:]
-    with (out / "grades.csv").open(newline="") as fh:
-        row = next(csv.DictReader(fh))
-    return row, (out / "feedback" / "cheat" / LESSON / f"{LESSON}.html").read_text()
+    return nb
 
 
-def test_ready_made_convolution_and_pooling_lose_their_points_only(graded):
-    row, feedback = graded
+def test_ready_made_convolution_and_pooling_lose_their_points_only(lesson_class):
+    row, feedback = lesson_class.row("cheat", LESSON), lesson_class.feedback("cheat", LESSON)
     points = {t.grade_id: t.points for t in read_master(REPO / "source" / LESSON / f"{LESSON}.ipynb", LESSON).tests}
     lost = points["ex3_conv2d_tests"] + points["ex4_max_pool2d_tests"]
     assert row["status"] == "graded", row
