@@ -13,14 +13,13 @@ import ast
 import json
 import os
 import select
-import signal
 import subprocess
 import sys
 import time
 from typing import Any
 
 from .kernel import StudentKernel
-from .limits import child_limits
+from .limits import child_limits, kill_process_group
 from .student_side import ANSWER_EXPRESSION, request_code
 
 MAX_LINE = 64 * 1024 * 1024
@@ -80,15 +79,8 @@ class JudgeProcess:
             return False
 
     def kill(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            self.proc.kill()
-            self.proc.wait(5)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            pass
+        """Kill the judge and everything it started (its process group)."""
+        kill_process_group(self.proc)
 
 
 class ProxyTrace:

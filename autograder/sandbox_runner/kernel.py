@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Any
 
-from .limits import child_limits, exit_description
+from .limits import child_limits, exit_description, kill_process_group
 from .outputs import CellOutputs
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # larger kernel messages are refused by ZeroMQ
@@ -143,18 +143,7 @@ class StudentKernel:
 
     def kill(self) -> None:
         """Kill the kernel and everything it started (its process group)."""
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            self.proc.kill()
-        except ProcessLookupError:
-            pass
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            pass
+        kill_process_group(self.proc)
 
     def close(self) -> None:
         self.kill()

@@ -5,6 +5,7 @@ import ctypes
 import os
 import resource
 import signal
+import subprocess
 
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
@@ -91,3 +92,19 @@ def exit_description(returncode: int | None) -> dict:
         except ValueError:
             out["signal"] = str(-returncode)
     return out
+
+
+def kill_process_group(proc: subprocess.Popen) -> None:
+    """SIGKILL ``proc`` and everything in its process group, then reap it (at most 5 s)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.kill()
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        pass
