@@ -23,10 +23,22 @@ Format (a JSON value)::
     {"$rng": {...}}                        a numpy Generator's bit generator state (judge to student only)
     {"$h": id, "t": type name, "c": bool, "m": module, "q": qualname}
                                            an object that stays in the student's process (a handle)
+    {"$g": [node, ..]}                     a dlbricks.graph tensor and its graph, parents first (a copy,
+                                           both ways); node = {"k": key} (a node the other side sent
+                                           in this request) or {"k", "op", "p": [parent keys], "a": attrs,
+                                           "n": name, "s": shape hint, "v": array (const, variable)}
+    {"$r": key}                            a graph node named in a node's attrs (sgd's variables, grad's wrt)
+    {"$gs": 0}                             a dlbricks.graph Session (judge to student only: a new one)
+    {"$tv": {"k": key, "v": array}}        a tf.Variable (judge to student only: a new one, whose value
+                                           goes back after the call)
+    {"$sl": [start, stop, step]}, {"$el": 0}   a slice, Ellipsis (in a graph node's index)
+    {"$fn": [module, name]}                a function of the course library, e.g. dlbricks.graph.relu
+                                           (judge to student only: the student's side's own one)
 
 A whole answer of the student's side is one of::
 
-    {"ok": value}                          the result
+    {"ok": value, "sync": [[key, array], ..]}   the result, and the values after the call of the
+                                           variables (graph or TensorFlow) the judge sent with it
     {"raised": name, "bases": [..], "message": str}   the exception it raised
 """
 from __future__ import annotations
@@ -39,6 +51,10 @@ MAX_DEPTH = 32
 MAX_ELEMENTS = 20_000_000  # numbers in one message (a float64 array of 160 MB at most)
 MAX_INT_BITS = 256
 MAX_MESSAGE_LEN = 2_000  # characters of an exception's message kept
+MAX_GRAPH_NODES = 100_000
+GRAPH_LEAVES = ("const", "variable", "placeholder")
+GRAPH_STEPS = ("grad", "sgd")
+LIBRARY_FUNCTION_MODULES = ("dlbricks.graph", "dlbricks.nn", "dlbricks.losses")
 # Fixed-size dtypes an array may have, in numpy's little-endian notation.
 DTYPES = frozenset({"|b1", "|i1", "<i2", "<i4", "<i8", "|u1", "<u2", "<u4", "<u8", "<f2", "<f4", "<f8"})
 
@@ -158,9 +174,17 @@ def exception_answer(exc: BaseException) -> dict:
 # --------------------------------------------------------------------------
 # Decoding (of untrusted data)
 # --------------------------------------------------------------------------
-def decode(data: Any, make_handle: Any = None, depth: int = 0, budget: _Budget | None = None) -> Any:
-    """Invert :func:`encode`, checking everything; ``make_handle(Handle)`` builds handle objects."""
+def decode(data: Any, make_handle: Any = None, depth: int = 0, budget: _Budget | None = None,
+           made: dict | None = None) -> Any:
+    """Invert :func:`encode`, checking everything; ``make_handle(Handle)`` builds handle objects.
+
+    ``made`` maps the keys of mutable copies (graph nodes, variables) to the
+    objects that stand for them in this request: on the student's side the copies
+    it makes of the judge's objects, on the judge's side the judge's own objects
+    that it sent (a node the student's side only refers to is the judge's own).
+    """
     budget = budget or _Budget(MAX_ELEMENTS)
+    made = {} if made is None else made
     if depth > MAX_DEPTH:
         raise CodecError(f"the value is nested more than {MAX_DEPTH} levels deep")
     kind = type(data)
@@ -179,12 +203,12 @@ def decode(data: Any, make_handle: Any = None, depth: int = 0, budget: _Budget |
         return data
     if kind is list:
         budget.take(1)
-        return [decode(v, make_handle, depth + 1, budget) for v in data]
+        return [decode(v, make_handle, depth + 1, budget, made) for v in data]
     if kind is not dict or len(data) == 0:
         raise CodecError(f"unexpected {kind.__name__} in the data")
     if "$t" in data and len(data) == 1 and type(data["$t"]) is list:
         budget.take(1)
-        return tuple(decode(v, make_handle, depth + 1, budget) for v in data["$t"])
+        return tuple(decode(v, make_handle, depth + 1, budget, made) for v in data["$t"])
     if "$d" in data and len(data) == 1 and type(data["$d"]) is list:
         budget.take(1)
         out = {}
@@ -196,7 +220,7 @@ def decode(data: Any, make_handle: Any = None, depth: int = 0, budget: _Budget |
                 hash(key)
             except TypeError:
                 raise CodecError("a dict key that cannot be hashed") from None
-            out[key] = decode(pair[1], make_handle, depth + 1, budget)
+            out[key] = decode(pair[1], make_handle, depth + 1, budget, made)
         return out
     if "$f" in data and len(data) == 1:
         special = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
@@ -222,6 +246,40 @@ def decode(data: Any, make_handle: Any = None, depth: int = 0, budget: _Budget |
         import keras  # only the student's side receives Keras configuration objects: a new one
 
         return keras.saving.deserialize_keras_object(decode(data["$keras"], None, depth + 1, budget))
+    if "$tv" in data and len(data) == 1 and type(data["$tv"]) is dict and set(data["$tv"]) == {"k", "v"}:
+        key = data["$tv"]["k"]
+        if type(key) is not int:
+            raise CodecError("a garbled variable")
+        if key not in made:  # only the student's side receives variables: a new one, synced back after the call
+            import tensorflow as tf
+
+            arr = _decode_array(data["$tv"]["v"], budget) if type(data["$tv"]["v"]) is dict else None
+            if arr is None:
+                raise CodecError("a garbled variable")
+            made[key] = tf.Variable(arr)
+        return made[key]
+    if "$fn" in data and len(data) == 1 and type(data["$fn"]) is list and len(data["$fn"]) == 2 \
+            and data["$fn"][0] in LIBRARY_FUNCTION_MODULES and type(data["$fn"][1]) is str \
+            and data["$fn"][1].isidentifier():
+        import importlib  # only the student's side receives functions: its own copy of the library's
+
+        return getattr(importlib.import_module(data["$fn"][0]), data["$fn"][1])
+    if "$gs" in data and len(data) == 1:
+        from dlbricks import graph  # a dlbricks.graph Session holds nothing: a new one
+
+        return graph.Session()
+    if "$g" in data and len(data) == 1 and type(data["$g"]) is list:
+        return _decode_graph(data["$g"], budget, made, depth)
+    if "$r" in data and len(data) == 1:
+        if type(data["$r"]) not in (int, str) or data["$r"] not in made:
+            raise CodecError("a reference to a graph node that was not sent")
+        return made[data["$r"]]
+    if "$sl" in data and len(data) == 1 and type(data["$sl"]) is list and len(data["$sl"]) == 3 \
+            and all(v is None or type(v) is int for v in data["$sl"]):
+        budget.take(1)
+        return slice(*data["$sl"])
+    if "$el" in data and len(data) == 1:
+        return Ellipsis
     if "$path" in data and len(data) == 1 and type(data["$path"]) is str:
         import pathlib  # only the student's side receives paths
 
@@ -265,3 +323,161 @@ def _decode_array(data: dict, budget: _Budget) -> Any:
     if dtype.kind == "b":  # any nonzero byte is True, as numpy itself would read it
         return np.frombuffer(raw, dtype=np.uint8).reshape(shape) != 0
     return np.frombuffer(raw, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="), copy=True)
+
+
+# --------------------------------------------------------------------------
+# dlbricks.graph tensors: copies of the nodes, both ways
+# --------------------------------------------------------------------------
+def is_graph_tensor(value: Any) -> bool:
+    kind = type(value)
+    return kind.__name__ == "Tensor" and kind.__module__ == "dlbricks.graph"
+
+
+def _graph_inputs(node: Any) -> list:
+    found = list(node.parents)
+    for value in node.attrs.values():
+        if is_graph_tensor(value):
+            found.append(value)
+        elif type(value) in (list, tuple):
+            found += [v for v in value if is_graph_tensor(v)]
+    return found
+
+
+def encode_graph(output: Any, key_of: Any, budget: _Budget | None = None) -> dict:
+    """A dlbricks.graph tensor and everything upstream of it, parents first.
+
+    ``key_of(node) -> (key, known)``: a known node (one the other side sent in
+    this request) goes as ``{"k": key}`` alone, and what is upstream of it is
+    not sent again.
+    """
+    budget = budget or _Budget(MAX_ELEMENTS)
+    np = _numpy()
+    order: list = []
+    state: dict[int, int] = {}
+    stack = [output]
+    while stack:  # iterative post-order: deep graphs do not reach the recursion limit
+        node = stack[-1]
+        seen = state.get(id(node))
+        if seen is None:
+            state[id(node)] = 1
+            if not key_of(node)[1]:
+                stack += [p for p in _graph_inputs(node) if id(p) not in state]
+            continue
+        stack.pop()
+        if seen == 1:
+            state[id(node)] = 2
+            order.append(node)
+        if len(order) > MAX_GRAPH_NODES:
+            raise CodecError(f"the graph has more than {MAX_GRAPH_NODES:,} nodes")
+
+    def in_attrs(obj: Any) -> Any:
+        if is_graph_tensor(obj):
+            return {"$r": key_of(obj)[0]}
+        if type(obj) is slice:
+            return {"$sl": [obj.start, obj.stop, obj.step]}
+        if obj is Ellipsis:
+            return {"$el": 0}
+        raise CodecError(f"a graph node's setting of type {type(obj).__name__} is not plain data")
+
+    nodes = []
+    for node in order:
+        key, known = key_of(node)
+        if known:
+            nodes.append({"k": key})
+            continue
+        budget.take(1)
+        hint = node.shape_hint
+        item = {"k": key, "op": str(node.op), "p": [key_of(p)[0] for p in node.parents],
+                "a": encode(dict(node.attrs), in_attrs, 1, budget),
+                "n": node.name if type(node.name) is str else None,
+                "s": None if hint is None else [None if n is None else int(n) for n in hint]}
+        if node.op in ("const", "variable"):
+            item["v"] = _encode_array(np.asarray(node.value), budget)
+        nodes.append(item)
+    return {"$g": nodes}
+
+
+def _decode_graph(items: list, budget: _Budget, made: dict, depth: int) -> Any:
+    from dlbricks import graph
+
+    if len(items) > MAX_GRAPH_NODES:
+        raise CodecError(f"the graph has more than {MAX_GRAPH_NODES:,} nodes")
+    node = None
+    for item in items:
+        if type(item) is not dict or type(item.get("k")) not in (int, str):
+            raise CodecError("a garbled graph node")
+        key = item["k"]
+        if key in made:  # sent by the other side in this request, or defined above
+            node = made[key]
+            if not is_graph_tensor(node):
+                raise CodecError("a graph node that is not one")
+            continue
+        if set(item) == {"k"}:
+            raise CodecError("a reference to a graph node that was not sent")
+        node = _graph_node(graph, item, budget, made, depth)
+        made[key] = node
+    if node is None:
+        raise CodecError("an empty graph")
+    return node
+
+
+def _graph_node(graph: Any, item: dict, budget: _Budget, made: dict, depth: int) -> Any:
+    """One node of an untrusted graph, built with this side's own dlbricks.graph and computed here."""
+    if not set(item) <= {"k", "op", "p", "a", "n", "s", "v"}:
+        raise CodecError("a garbled graph node")
+    budget.take(1)
+    op = item.get("op")
+    if type(op) is not str or (op not in graph.OPS and op not in GRAPH_LEAVES + GRAPH_STEPS):
+        raise CodecError(f"a graph node of an unknown operation {str(op)[:50]!r}")
+    keys = item.get("p", [])
+    if type(keys) is not list or not all(type(k) in (int, str) and k in made and is_graph_tensor(made[k])
+                                         for k in keys):
+        raise CodecError("a graph node whose inputs were not sent before it")
+    parents = tuple(made[k] for k in keys)
+    attrs = decode(item.get("a", {"$d": []}), None, depth + 1, budget, made)
+    if type(attrs) is not dict or not all(type(k) is str for k in attrs):
+        raise CodecError("a graph node with garbled settings")
+    name = item.get("n")
+    if name is not None and type(name) is not str:
+        raise CodecError("a graph node with a garbled name")
+    name = None if name is None else name[:200]
+    hint = item.get("s")
+    if hint is not None and (type(hint) is not list or len(hint) > 32
+                             or not all(n is None or (type(n) is int and n >= 0) for n in hint)):
+        raise CodecError("a graph node with a garbled shape")
+    if op in GRAPH_LEAVES:
+        if parents or attrs:
+            raise CodecError("a garbled graph leaf")
+        if op == "placeholder":
+            return graph.placeholder(None if hint is None else tuple(hint), name=name)
+        value = item.get("v")
+        arr = _decode_array(value, budget) if type(value) is dict else None
+        if arr is None:
+            raise CodecError("a graph constant without its value")
+        return graph.variable(arr, name=name) if op == "variable" else graph.constant(arr, name=name)
+    node = graph.Tensor.__new__(graph.Tensor)
+    node.grad, node.name, node.edge_grads, node.shape_hint = None, name, None, None
+    node.op, node.parents, node.attrs = op, parents, attrs
+    if op == "grad":
+        if len(parents) != 1 or set(attrs) != {"wrt"} or not is_graph_tensor(attrs["wrt"]):
+            raise CodecError("a garbled gradient node")
+        node.requires_grad, node.symbolic, node.value, node.shape_hint = False, True, None, attrs["wrt"].shape
+        return node
+    if op == "sgd":
+        variables, lr = attrs.get("variables"), attrs.get("lr")
+        if len(parents) != 1 or set(attrs) != {"variables", "lr"} or type(variables) not in (list, tuple) \
+                or not all(is_graph_tensor(v) for v in variables) or type(lr) not in (int, float):
+            raise CodecError("a garbled training-step node")
+        node.attrs = {"variables": tuple(variables), "lr": float(lr)}
+        node.requires_grad, node.symbolic, node.value, node.shape_hint = False, True, None, ()
+        return node
+    node.requires_grad = any(p.requires_grad for p in parents)
+    node.symbolic = any(p.symbolic for p in parents)
+    node.value = None
+    if not node.symbolic:  # computed here, from the inputs: a value claimed by the other side is not read
+        try:
+            node.value = graph._evaluate(node)
+        except Exception as exc:
+            raise CodecError(f"the graph's {op} node cannot be computed ({type(exc).__name__}: "
+                             f"{str(exc)[:200]})") from None
+    return node

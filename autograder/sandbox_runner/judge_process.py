@@ -32,6 +32,8 @@ import pathlib
 import sys
 from typing import Any
 
+import numpy as np
+
 from . import codec
 from .limits import make_undumpable
 
@@ -67,16 +69,19 @@ class Channel:
             raise SystemExit(0)  # the runner is gone
         return json.loads(line)
 
-    def request(self, request: dict) -> Any:
-        """Send ``request`` to the student's side; its decoded result, or raise what it raised."""
+    def request(self, request: dict, sent: dict | None = None) -> Any:
+        """Send ``request`` to the student's side; its decoded result, or raise what it raised.
+
+        ``sent``: the judge's graph nodes and variables that went with the request, by key.
+        """
         self.send({"op": "proxy", "request": request})
         reply = self.receive()
         if "failure" in reply:  # the runner's own account: a timeout, a dead kernel
             failure = reply["failure"]
             raise RAISABLE.get(failure.get("raised"), ProxyError)(str(failure.get("message", ""))[:2000])
-        return self.decode_answer(reply.get("answer"))
+        return self.decode_answer(reply.get("answer"), sent or {})
 
-    def decode_answer(self, text: Any) -> Any:
+    def decode_answer(self, text: Any, sent: dict | None = None) -> Any:
         if not isinstance(text, str):
             raise ProxyError("the student's kernel gave no answer")
         try:
@@ -89,15 +94,45 @@ class Channel:
             raise_student_exception(answer)
         if "missing" in answer:
             return MISSING
-        if set(answer) != {"ok"}:
+        if not {"ok"} <= set(answer) <= {"ok", "sync"}:
             raise ProxyError("the student's kernel answered with something that is not data")
+        sent = sent or {}
         try:
-            return codec.decode(answer["ok"], lambda h: StudentObject(h, self))
+            value = codec.decode(answer["ok"], lambda h: StudentObject(h, self), made=dict(sent))
+            sync_variables(answer.get("sync", []), sent)
         except (codec.CodecError, RecursionError) as exc:
             raise ProxyError(f"the value cannot be used: {exc}") from None
+        return value
 
 
 MISSING = object()
+
+
+def sync_variables(synced: Any, sent: dict) -> None:
+    """Give the judge's variables that went with a call the values the student's code left in its copies.
+
+    Only variables the judge sent are touched, each with an array of its own
+    shape (the student's training is what the test then reads); anything else
+    is refused.
+    """
+    import numpy as np
+
+    if type(synced) is not list or len(synced) > len(sent):
+        raise codec.CodecError("garbled variable values")
+    for pair in synced:
+        if type(pair) is not list or len(pair) != 2 or type(pair[0]) is not int or pair[0] not in sent:
+            raise codec.CodecError("a value for a variable that was not sent")
+        target = sent[pair[0]]
+        value = codec.decode(pair[1])
+        if codec.is_graph_tensor(target):
+            if target.op != "variable" or type(value) is not np.ndarray or value.shape != target.value.shape:
+                raise codec.CodecError(f"the student's code changed the shape of the variable {target.name or ''}")
+            target.value = value.astype(target.value.dtype)
+        else:
+            shape = tuple(target.shape)
+            if type(value) is not np.ndarray or value.shape != shape:
+                raise codec.CodecError("the student's code changed the shape of a tf.Variable it was given")
+            target.assign(value.astype(target.dtype.as_numpy_dtype))
 
 
 def raise_student_exception(answer: dict) -> None:
@@ -125,12 +160,14 @@ class StudentObject:
     def _ask(self, op: str, **fields: Any) -> Any:
         h = object.__getattribute__(self, "_handle")
         request = {"op": op, "h": {"$h": h.id, "t": h.type_name, "c": h.callable}}
-        if "args" in fields:
-            fields["args"] = encode_argument(list(fields["args"]))
+        sent: dict = {}
+        for name in ("args", "call_args"):
+            if fields.get(name) is not None:
+                fields[name] = encode_argument(list(fields[name]), sent)
         if "kwargs" in fields:
-            fields["kwargs"] = encode_argument(dict(fields["kwargs"]))
+            fields["kwargs"] = encode_argument(dict(fields["kwargs"]), sent)
         request.update(fields)
-        return self._channel.request(request)
+        return self._channel.request(request, sent)
 
     @property
     def __class__(self) -> type:
@@ -164,6 +201,14 @@ class StudentObject:
         if not isinstance(items, list):
             raise TypeError("the student's object did not list its items")
         return iter(items)
+
+    def __float__(self) -> float:
+        import numpy as np
+
+        value = self._ask("array")
+        if not isinstance(value, np.ndarray) or value.size != 1 or value.dtype.kind not in "biuf":
+            raise TypeError(f"the student's {self._handle.type_name} is not a single number")
+        return float(value.reshape(()))
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
         import numpy as np
@@ -208,32 +253,90 @@ def keras_configuration(obj: Any) -> Any:
     return codec.encode(keras.saving.serialize_keras_object(obj))
 
 
-def encode_argument(value: Any) -> Any:
-    """An argument for the student's side: plain data, tensors as arrays, the student's own objects."""
+def library_function(obj: Any) -> list[str] | None:
+    """[module, name] of a course-library function (``G.relu``), which the student's side has too."""
+    import types
+
+    if type(obj) is not types.FunctionType:
+        return None
+    module, name = getattr(obj, "__module__", None) or "", getattr(obj, "__qualname__", "")
+    if module not in codec.LIBRARY_FUNCTION_MODULES or not name.isidentifier():
+        return None
+    return [module, name] if getattr(sys.modules.get(module), name, None) is obj else None
+
+
+def encode_argument(value: Any, sent: dict | None = None) -> Any:
+    """An argument for the student's side: plain data, tensors as arrays, the student's own objects.
+
+    dlbricks.graph tensors go as copies of their graph, tf.Variables as new
+    variables; both are recorded in ``sent`` (by key), so that the nodes the
+    student's code builds on them come back as the judge's own, and the
+    variables it changes come back as new values (see :func:`sync_variables`).
+    """
+    sent = {} if sent is None else sent
+
+    def keyed(node: Any) -> tuple:
+        sent[id(node)] = node
+        return id(node), False
+
     def other(obj: Any) -> Any:
         if type(obj) is StudentObject:
             h = obj._handle
             return {"$h": h.id, "t": h.type_name, "c": h.callable}
+        if codec.is_graph_tensor(obj):
+            return codec.encode_graph(obj, keyed)
+        named = library_function(obj)
+        if named is not None:
+            return {"$fn": named}
         module = type(obj).__module__ or ""
+        if module == "dlbricks.graph" and type(obj).__name__ == "Session":
+            return {"$gs": 0}
+        tf = sys.modules.get("tensorflow")
+        if tf is not None and isinstance(obj, tf.Variable):
+            sent[id(obj)] = obj
+            return {"$tv": {"k": id(obj), "v": codec.encode(np.asarray(obj.numpy()))}}
         config = keras_configuration(obj) if module.startswith("keras") else None
         if config is not None:
             return {"$keras": config}
         if module.startswith(("tensorflow", "keras")) and hasattr(obj, "numpy"):
-            import numpy as np
-
             return {"$tf": codec.encode(np.asarray(obj.numpy()))}
         if isinstance(obj, pathlib.PurePath):
             return {"$path": str(obj)}
         if module.startswith("numpy") and type(obj).__name__ == "Generator" and hasattr(obj, "bit_generator"):
             return {"$rng": codec.encode(obj.bit_generator.state)}  # a copy: the judge's own does not advance
         if hasattr(obj, "__array__") and module.startswith("numpy"):
-            import numpy as np
-
             return codec.encode(np.asarray(obj))
         raise TypeError(f"a {type(obj).__name__} cannot be passed to the student's code "
-                        "(only numbers, strings, numpy arrays, tensors, lists, tuples and dicts can); "
+                        "(only numbers, strings, numpy arrays, tensors, tf.Variables, dlbricks.graph "
+                        "tensors and sessions, lists, tuples and dicts can); "
                         "mark this test \"judged in the student's kernel\" in the source notebook")
     return codec.encode(value, other)
+
+
+def trace_in_student_kernel() -> None:
+    """``tf.function(f)`` of a student's callable ``f`` traces it in the student's kernel.
+
+    Tracing runs the student's Python code on symbolic tensors, which cannot
+    cross the channel; the traced function stays beside the code, and the judge
+    holds a handle to it (calls with plain data, tensors and tf.Variables as
+    usual). Other uses of ``tf.function`` are TensorFlow's own. Installed once
+    TensorFlow has been imported (by a lesson-state cell), never imported for it.
+    """
+    tf = sys.modules.get("tensorflow")
+    original = getattr(tf, "function", None)
+    if original is None or getattr(original, "dlbricks_judge", False):
+        return
+
+    def function(func: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if type(func) is StudentObject:
+            if args or kwargs:
+                raise TypeError("tf.function(student's function, ...) takes no options in a judged test")
+            return func._ask("tf_function")
+        return original(func, *args, **kwargs)
+
+    function.dlbricks_judge = True  # type: ignore[attr-defined]
+    function.__doc__ = original.__doc__
+    tf.function = function
 
 
 def bridge_forbidden_calls() -> None:
@@ -255,7 +358,7 @@ def bridge_forbidden_calls() -> None:
         if type(function) is not StudentObject:
             return original(function, forbidden, namespace, args, kwargs)
         found = function._ask("forbidden", names=[str(n) for n in forbidden],
-                              call_args=None if args is None else encode_argument(list(args)),
+                              call_args=None if args is None else list(args),
                               kwargs=dict(kwargs or {}))
         if not isinstance(found, list) or not all(isinstance(x, str) for x in found):
             raise ProxyError("the student's kernel did not list the calls it found")
@@ -303,6 +406,7 @@ class Judge:
         try:
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
                 self.bind(reads)
+                trace_in_student_kernel()
                 exec(compile(transform(code), "<test cell>", "exec"), self.namespace)
         except BaseException as exc:  # the test failed (or the master's code did): report, go on
             error = {"ename": type(exc).__name__[:200], "evalue": _message(exc)}

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .codec import CodecError, decode, encode, exception_answer  # noqa: F401 (replaced in the kernel)
+from .codec import CodecError, decode, encode, encode_graph, exception_answer, is_graph_tensor  # noqa: F401 (replaced in the kernel)
 
 MAX_ANSWER_CHARS = 48 * 1024 * 1024
 
@@ -43,16 +43,41 @@ def _namespace() -> dict:
     return get_ipython().user_ns
 
 
+def _encoder(made: dict) -> Any:
+    """How a result that is not plain data goes back: graph tensors as copies (the nodes the judge
+    sent by their keys), anything else as a handle."""
+    sent = {id(obj): key for key, obj in made.items()}
+
+    def other(obj: Any) -> Any:
+        if is_graph_tensor(obj):
+            return encode_graph(obj, lambda n: (sent[id(n)], True) if id(n) in sent else (f"s{id(n)}", False))
+        return _handle(obj)
+    return other
+
+
+def _synced(made: dict) -> list:
+    """The values, after the call, of the variables the judge sent (its copies are updated from them)."""
+    out = []
+    for key, obj in made.items():
+        if is_graph_tensor(obj):
+            if obj.op == "variable":
+                out.append([key, encode(obj.value)])
+        elif type(obj).__name__ in ("ResourceVariable", "UninitializedVariable") or hasattr(obj, "assign_sub"):
+            out.append([key, encode(obj.numpy())])
+    return out
+
+
 def _run(request: dict) -> Any:
     op = request["op"]
     if op == "get":
         ns = _namespace()
         if request["name"] not in ns:
             return {"missing": True}
-        return {"ok": encode(ns[request["name"]], _handle)}
+        return {"ok": encode(ns[request["name"]], _encoder({}))}
+    made: dict = {}
     target = decode(request["h"], _object) if "h" in request else None
-    args = decode(request.get("args", []), _object)
-    kwargs = decode(request.get("kwargs", {"$d": []}), _object)
+    args = decode(request.get("args", []), _object, made=made)
+    kwargs = decode(request.get("kwargs", {"$d": []}), _object, made=made)
     if op == "call":
         result = target(*args, **kwargs)
     elif op == "getattr":
@@ -69,7 +94,7 @@ def _run(request: dict) -> Any:
     elif op == "forbidden":  # check.forbidden in the judge: read our cells, record the calls
         from dlbricks.check import calls
 
-        call_args = decode(request["call_args"], _object) if request.get("call_args") is not None else None
+        call_args = decode(request["call_args"], _object, made=made) if request.get("call_args") is not None else None
         result = calls.scan(target, request["names"], _namespace(), call_args, kwargs)
     elif op == "array":
         import numpy
@@ -77,9 +102,16 @@ def _run(request: dict) -> Any:
         result = numpy.asarray(target)
     elif op == "repr":
         result = repr(target)[:2000]
+    elif op == "tf_function":  # tf.function(student's callable) in a test: traced here, beside the code
+        import tensorflow
+
+        result = tensorflow.function(target)
     else:
         raise ValueError(f"unknown proxy request {op!r}")
-    return {"ok": encode(result, _handle)}
+    answer = {"ok": encode(result, _encoder(made))}
+    if made:
+        answer["sync"] = _synced(made)
+    return answer
 
 
 def serve(request_json: str) -> None:
@@ -103,7 +135,7 @@ def kernel_source() -> str:
     here = Path(__file__).resolve().parent
     codec = (here / "codec.py").read_text()
     own = Path(__file__).read_text().replace(
-        "from .codec import CodecError, decode, encode, exception_answer  # noqa: F401 (replaced in the kernel)", "")
+        "from .codec import CodecError, decode, encode, encode_graph, exception_answer, is_graph_tensor  # noqa: F401 (replaced in the kernel)", "")
     return codec + "\n\n" + own.replace("from __future__ import annotations", "")
 
 
