@@ -11,6 +11,10 @@ from xdist_groups import (pytest_collection_modifyitems, pytest_configure, pytes
                           pytest_runtest_setup, pytest_sessionfinish, pytest_unconfigure,
                           pytest_xdist_make_scheduler)
 
+# The session's one graded lesson-01 class (200-odd submissions), shared by the report, demo and
+# instructor-loop tests (tests/grading/graded_class.py); defined here so tests/browser sees it too.
+from grading.graded_class import graded_class  # noqa: E402,F401
+
 
 def seed_for(nodeid: str) -> int:
     """A seed that depends on the test alone, not on which tests its worker ran before."""
