@@ -10,6 +10,7 @@ grade and every named mistake is compared with what each student was built to do
 from __future__ import annotations
 
 import csv
+import functools
 import json
 
 import numpy as np
@@ -46,12 +47,17 @@ def _exercise(test_id: str) -> str:
     return test_id.removesuffix("_tests")
 
 
+@functools.cache
+def _exercises() -> tuple[str, ...]:
+    return tuple(exercise_variants())
+
+
 def intended(graded_class, name: str) -> dict[str, str]:
     """Exercise -> what student ``name`` was built to hand in (eve_malicious's copies: "eve")."""
     student = graded_class.students[name]
     if student.kind == "mix":
         return student.variants
-    exercises = list(exercise_variants())
+    exercises = _exercises()
     want = {ex: "right" for ex in exercises}
     if student.kind == "ben_partial":  # the last exercise left undone
         want[exercises[-1]] = "undone"
