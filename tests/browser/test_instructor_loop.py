@@ -2,8 +2,9 @@
 
 The session's graded class of lesson 01 (``graded_class``: 200-odd students
 made from the samples, the samples among them) is graded once for the whole
-session; this test works on a copy of its output. In headless Chromium: the report page renders without a console error,
-its figure and tables are there and its links lead somewhere; in
+session; these tests work on a copy of its output. In headless Chromium: the
+report page renders without a console error, its figure and tables are there
+and its links lead somewhere; in
 ``autograder formgrade`` a written answer gets points and a comment through
 the formgrader's own form; ``autograder export`` shows auto + manual totals
 and feedback with the comment; and a re-grade of that student keeps them.
