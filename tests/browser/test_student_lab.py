@@ -84,15 +84,17 @@ def test_the_students_lab_has_no_instructor_tools_and_leaves_metadata_alone(stud
     assert not log.problems(), log.problems()
 
 
-def test_a_reopened_notebook_shows_every_figure(student_server, student_page):
+@pytest.mark.parametrize("lesson", ["01_tensors", "04_graphs_and_backprop"])
+def test_a_reopened_notebook_shows_every_figure(student_server, student_page, lesson):
+    """Lesson 01's tensor-axes widget, and lesson 04's graph views (the largest widgets)."""
     page, log = student_page
-    rel = _lesson("01_tensors")
+    rel = _lesson(lesson)
     nb = NotebookDriver(page, student_server, rel)
     nb.open()
     nb.fit_output_width(1000)
     nb.run_every_cell()
     cells = widget_cells(nb.notebook)
-    assert cells, "01_tensors builds no widget any more: pick a lesson that does"
+    assert cells, f"{lesson} builds no widget any more: pick a lesson that does"
     views = nb.widgets()
     for k in range(views.count()):
         check_fits(views.nth(k), view_kind(views.nth(k)))
@@ -119,8 +121,10 @@ def test_a_reopened_notebook_shows_every_figure(student_server, student_page):
         svg.wait_for(timeout=60_000)
         box = svg.bounding_box()
         assert box and box["width"] > 20 and box["height"] > 20, f"cell {i}: no figure after reopening"
-        page.screenshot(path=str(out / f"reopened-cell{i}.png"), clip=cell.bounding_box())
-    assert "Error displaying widget" not in nb.panel.inner_text(), "a widget failed to display after reopening"
+        page.screenshot(path=str(out / f"reopened-{lesson[:2]}-cell{i}.png"), clip=cell.bounding_box())
+    text = nb.panel.inner_text()
+    assert "model not found" not in text and "Error displaying widget" not in text, \
+        "a widget failed to display after reopening"
     assert not log.problems(), log.problems()
 
 
