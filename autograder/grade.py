@@ -39,7 +39,7 @@ from .reference import (SolutionFailsError, load_cached_reference, reference_or_
 from .release import ReleaseError, nbgrader_generate
 from .report import save_result, write_report
 from .sandbox import RunSettings, SandboxUnavailable, enforced_limits, require_sandbox
-from .steps.feedback import render_feedback
+from .steps.feedback import memory_note, render_feedback
 from .steps.judge import Judgement, Reference, judge
 from .steps.plan import execution_plan
 from .steps.record import AssignmentRow, GradebookWriter, NotebookGrade, assignment_rows, write_grades_csv
@@ -217,6 +217,8 @@ def grade_from_result(pending: Pending, result: dict[str, Any], options: GradeOp
         raise GraderFault(f"the sandbox could not start a kernel: {report.message[:300]}")
     flags += [f for f in judgement.flags if f not in flags]
     notes = list(pending.restoration.notes)
+    if "memory_limit" in flags:  # first: the detail is cut at 500 characters
+        notes.insert(0, memory_note(options.settings.limits.memory_mb))
     in_kernel = [t.grade_id for t in judgement.tests if t.judged_in == "student_kernel"]
     if in_kernel:
         notes.append(f"judged in the student's kernel: {', '.join(in_kernel)}")

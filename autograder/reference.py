@@ -98,6 +98,8 @@ def reference_or_error(report: ExecutionReport, plan: list[dict], source: Path) 
     if not report.started:
         raise SolutionFailsError(f"the sandbox could not start a kernel for {source}: {report.message}")
     reference, problems = reference_from_report(report, plan)
+    if problems and "memory_limit" in report.flags:
+        problems.insert(0, "the solution ran out of memory: grade with a larger --memory")
     if problems:
         raise SolutionFailsError(
             f"The solution notebook {source} does not pass its own tests in the sandbox:\n  - "

@@ -71,7 +71,7 @@ def result_record(grade: Any) -> dict[str, Any]:
                       "status": t.status, "error": t.error[:MESSAGE_LIMIT], "tampering": bool(t.tampering),
                       "differs": t.differs[:MESSAGE_LIMIT], "judged_outside": bool(t.judged_outside),
                       "checks": [{"label": c.label[:200], "hidden": bool(c.hidden), "passed": bool(c.passed),
-                                  "message": shorten(c.message)} for c in t.checks]})
+                                  "message": shorten(c.message), "ran": bool(c.ran)} for c in t.checks]})
     return {"student": grade.student, "assignment": grade.assignment, "notebook": grade.notebook,
             "status": grade.status, "flags": list(grade.flags), "points": dict(grade.points),
             "max_score": float(grade.max_score), "seconds": round(float(getattr(grade, "seconds", 0.0) or 0.0), 3),

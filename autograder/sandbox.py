@@ -37,9 +37,14 @@ RUNNER = RUNNER_DIR / "__main__.py"
 RUNNER_DIR_IN_SANDBOX = "/opt/autograder/sandbox_runner"
 RUNNER_IN_SANDBOX = f"{RUNNER_DIR_IN_SANDBOX}/__main__.py"
 WORKDIR = "/home/student"
-# /etc files programs need to start; nothing secret.
+# /etc files programs need to start; nothing secret. fonts/: fontconfig's configuration
+# (matplotlib runs fc-list; without it every figure prints "Fontconfig error" to the page).
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf",
-             "hosts", "passwd", "group", "mime.types")
+             "hosts", "passwd", "group", "mime.types", "fonts")
+# The system's font caches, read-only: fontconfig reads them instead of scanning every font.
+FONT_CACHE = "/var/cache/fontconfig"
+# Figures are kept: the inline backend sends each as a PNG (size-capped by the runner's output budget).
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 # Files of the sandbox's /proc that tell about other users and the kernel, not this sandbox.
 MASKED_PROC_FILES = ("keys", "key-users", "timer_list", "sched_debug", "kcore", "kallsyms")
 # Bounds on what the parent reads from a sandbox: one protocol line, its nesting and its
@@ -91,8 +96,9 @@ def clean_kernel_env() -> dict[str, str]:
         "DLBRICKS_QUICK": "1",
         "TF_CPP_MIN_LOG_LEVEL": "3",
         "TF_ENABLE_ONEDNN_OPTS": "0",
-        "MPLBACKEND": "Agg",
+        "MPLBACKEND": INLINE_BACKEND,
         "MPLCONFIGDIR": "/tmp/matplotlib",
+        "XDG_CACHE_HOME": "/tmp/.cache",  # fontconfig's own cache of fonts it had to scan
         "IPYTHONDIR": f"{WORKDIR}/.ipython",
         "JUPYTER_RUNTIME_DIR": f"{WORKDIR}/.kernel",
         "JUPYTER_PLATFORM_DIRS": "1",
@@ -170,6 +176,7 @@ def bwrap_command(settings: RunSettings) -> list[str]:
             cmd += ["--ro-bind", path, path]
     mounts: list[tuple[str, str, str]] = [("--ro-bind", "/usr", "/usr")]
     mounts += [("--ro-bind-try", f"/etc/{name}", f"/etc/{name}") for name in ETC_FILES]
+    mounts.append(("--ro-bind-try", FONT_CACHE, FONT_CACHE))
     mounts.append(("--ro-bind-try", "/sys/devices/system/cpu", "/sys/devices/system/cpu"))
     mounts += [("--ro-bind", p, p) for p in python_paths() if p != "/usr" and not p.startswith("/usr/")]
     mounts.append(("--ro-bind", str(RUNNER_DIR), RUNNER_DIR_IN_SANDBOX))
@@ -242,7 +249,8 @@ def runner_command(settings: RunSettings, scratch: Path) -> tuple[list[str], dic
     work.mkdir(parents=True, exist_ok=True)
     env = clean_kernel_env()
     env.update({"HOME": str(work), "IPYTHONDIR": str(work / ".ipython"),
-                "JUPYTER_RUNTIME_DIR": str(work / ".kernel"), "MPLCONFIGDIR": str(scratch / "mpl")})
+                "JUPYTER_RUNTIME_DIR": str(work / ".kernel"), "MPLCONFIGDIR": str(scratch / "mpl"),
+                "XDG_CACHE_HOME": str(scratch / "cache")})
     return [sys.executable, "-I", str(RUNNER)], env, str(work)
 
 

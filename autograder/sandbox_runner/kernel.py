@@ -36,12 +36,18 @@ class StudentKernel:
         key = secrets.token_hex(16).encode()
         self.connection_file, info = write_connection_file(
             os.path.join(runtime, "kernel.json"), ip="127.0.0.1", key=key)
+        # No capture of the kernel's own file descriptors 1 and 2 (ipykernel's thread for it costs
+        # ~40 MB of the memory limit): what C libraries write there (fc-list, OpenBLAS, TensorFlow)
+        # goes to a file instead, whose end says why a kernel died (e.g. an allocation that failed).
         cmd = [sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file,
-               "--HistoryManager.enabled=False", "--IPKernelApp.quiet=True"]
-        self.proc = subprocess.Popen(
-            cmd, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            preexec_fn=lambda: child_limits(limits), close_fds=True)
+               "--HistoryManager.enabled=False", "--IPKernelApp.quiet=True",
+               "--IPKernelApp.capture_fd_output=False"]
+        self.stderr_path = os.path.join(runtime, "stderr.log")
+        with open(self.stderr_path, "wb") as stderr:
+            self.proc = subprocess.Popen(
+                cmd, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=stderr,
+                preexec_fn=lambda: child_limits(limits), close_fds=True)
         self.context = zmq.Context()
         # Defaults for every socket the client makes: oversized messages are refused, closing never blocks.
         self.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
@@ -63,7 +69,20 @@ class StudentKernel:
         return self.proc.poll() is None
 
     def exit_description(self) -> dict:
-        return exit_description(self.proc.poll())
+        """How the kernel ended; after a failure, the end of what it wrote to its stderr."""
+        described = exit_description(self.proc.poll())
+        if described.get("returncode"):
+            described["stderr_tail"] = self.stderr_tail()
+        return described
+
+    def stderr_tail(self, limit: int = 2048) -> str:
+        """The last ``limit`` bytes the kernel wrote to its stderr (the student could write there too)."""
+        try:
+            with open(self.stderr_path, "rb") as fh:
+                fh.seek(max(0, os.fstat(fh.fileno()).st_size - limit))
+                return fh.read(limit).decode("utf-8", "replace")
+        except OSError:
+            return ""
 
     def poll(self, timeout_s: float) -> set[str]:
         """Which channels have messages ("shell", "iopub"), waiting up to ``timeout_s``."""

@@ -33,8 +33,10 @@ keeps everything done before a crash: ``{"event": "ready"}``, one
 """
 from __future__ import annotations
 
+import ast
 import json
 import os
+import re
 import sys
 import time
 
@@ -61,6 +63,21 @@ def marked(segment: dict) -> str:
     return segment["code"]
 
 
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Evaluated in the student's kernel after a time-out was interrupted: the names under which the
+# namespace holds the functions whose frames the interrupted traceback went through.
+STRUCK_EXPRESSION = (
+    "sorted({_n for _n, _v in list(get_ipython().user_ns.items()) if not _n.startswith('_') "
+    "and getattr(_v, '__code__', None) in {_f.f_code for _f, _ in __import__('traceback').walk_tb("
+    "getattr(__import__('sys'), 'last_traceback', None))}})")
+
+
+def struck_timeout(timeout: float) -> float:
+    """The time a cell gets when it calls a function that already ran out of time: a tenth of
+    the limit, at least 5 s (enough for a small input), at most 30 s."""
+    return max(5.0, min(30.0, timeout / 10))
+
+
 class Notebook:
     """One run: the student's kernel, the judge (when a test needs it), budgets and clocks."""
 
@@ -78,16 +95,48 @@ class Notebook:
         self.judge: JudgeProcess | None = None
         self.judge_broken = ""
         self.kernel: StudentKernel | None = None
+        self.cell_timeout = self.timeout  # shorter for a cell that calls a function that ran out of time
+        self.struck: set[str] = set()  # the student's functions that a time-out interrupted
 
     def left(self, cell_start: float) -> float:
         now = time.monotonic()
-        return min(self.timeout - (now - cell_start), self.deadline - (now - self.started))
+        return min(self.cell_timeout - (now - cell_start), self.deadline - (now - self.started))
+
+    # -- functions that ran out of time ------------------------------------------------
+    def note_struck(self) -> None:
+        """After a time-out was interrupted: the functions of the kernel's namespace that were running."""
+        if self.kernel is None or not self.kernel.alive():
+            return
+        result = self.kernel.execute("", store_history=False, outputs=None, timeout=10.0, silent=True,
+                                     user_expressions={"struck": STRUCK_EXPRESSION})
+        try:
+            text = result["user_expressions"]["struck"]["data"]["text/plain"]
+            names = ast.literal_eval(text) if isinstance(text, str) and len(text) < 100_000 else []
+        except (KeyError, TypeError, ValueError, SyntaxError, MemoryError, RecursionError):
+            return
+        if isinstance(names, list):
+            self.struck.update(n for n in names[:100] if isinstance(n, str) and n.isidentifier())
+
+    def limit_for(self, cell: dict, outputs: CellOutputs) -> None:
+        """A cell that names a function that already ran out of time gets a short time limit, not the full one."""
+        self.cell_timeout = self.timeout
+        if not self.struck:
+            return
+        code = "\n".join(str(p.get("code", "")) for p in [*cell.get("setup", []), *cell.get("segments", [])])
+        named = sorted(self.struck & set(IDENTIFIER.findall(code)))
+        if not named:
+            return
+        self.cell_timeout = min(self.timeout, struck_timeout(self.timeout))
+        outputs.stream("stderr", (
+            f"[autograder] {', '.join(named)} ran out of time in an earlier cell, so this cell gets "
+            f"{self.cell_timeout:g} s instead of {self.timeout:g} s\n"))
 
     def start(self) -> str | None:
         """Start the judge (first, before any student code runs) and the kernel; an end status on failure."""
         startup = float(self.request.get("startup_timeout", 90))
         if any(c.get("where") == "judge" for c in self.request["cells"]):
-            self.judge = JudgeProcess(self.workdir, dict(self.env), self.request["limits"])
+            # The judge's output is dropped: it draws no figures (the student's kernel keeps them, inline).
+            self.judge = JudgeProcess(self.workdir, dict(self.env, MPLBACKEND="Agg"), self.request["limits"])
             if not self.judge.wait_ready(startup):
                 # The grader's failure, not the notebook's (no student code has run): no grade.
                 self.judge.kill()
@@ -138,6 +187,8 @@ class Notebook:
                 segments_out[-1]["records"].extend(records)
             if not recovered:
                 kernel.kill()
+            else:
+                self.note_struck()
         return cell_status, segments_out
 
     # -- a test run by the judge ----------------------------------------------------
@@ -171,6 +222,8 @@ class Notebook:
         status = "ok" if all(s["status"] == "ok" for s in segments_out) else "error"
         if trace.timed_out:
             status = "timeout"
+            if trace.died is None:
+                self.note_struck()
         if trace.died is not None:
             status = "died"
             if segments_out:
@@ -208,6 +261,7 @@ class Notebook:
         for cell in self.request["cells"]:
             self.budget.new_cell()
             outputs = CellOutputs(self.budget)
+            self.limit_for(cell, outputs)
             cell_start = time.monotonic()
             if cell.get("where") == "judge":
                 cell_status, segments_out = self.judge_cell(cell, outputs)

@@ -4,21 +4,46 @@ from __future__ import annotations
 from typing import Any
 
 TRUNCATION_MARKER = "\n[... output truncated by the autograder: {n} more bytes not shown ...]\n"
+FIGURE_DROPPED = ("[figure not kept by the autograder: {kb} KB, over its limit of {limit} KB "
+                  "{per}; make it smaller (figsize, dpi) or show fewer]\n")
 KEPT_MIME = ("text/plain", "image/png", "text/html")
-MAX_IMAGE_BYTES = 1024 * 1024
+# Figures (base64 PNG text) have budgets of their own, so that a plot never crowds out a
+# cell's text and a loop of plots cannot bloat every feedback page: a typical matplotlib
+# figure is 20-60 KB.
+MAX_IMAGE_BYTES = 512 * 1024  # one figure
+CELL_IMAGE_BYTES = 1024 * 1024  # the figures of one cell
+TOTAL_IMAGE_BYTES = 4 * 1024 * 1024  # the figures of the whole notebook
 
 
 class OutputBudget:
     """Caps on how much output one cell and the whole notebook may keep."""
 
-    def __init__(self, cell_bytes: int, total_bytes: int) -> None:
+    def __init__(self, cell_bytes: int, total_bytes: int, image_cell_bytes: int = CELL_IMAGE_BYTES,
+                 image_total_bytes: int = TOTAL_IMAGE_BYTES, image_bytes: int = MAX_IMAGE_BYTES) -> None:
         self.cell_bytes = int(cell_bytes)
         self.total_left = int(total_bytes)
         self.cell_left = self.cell_bytes
+        self.image_bytes, self.image_cell_bytes = int(image_bytes), int(image_cell_bytes)
+        self.image_total_bytes = int(image_total_bytes)
+        self.image_cell_left, self.image_total_left = self.image_cell_bytes, self.image_total_bytes
         self.truncated = False
 
     def new_cell(self) -> None:
         self.cell_left = self.cell_bytes
+        self.image_cell_left = self.image_cell_bytes
+
+    def take_image(self, n: int) -> str:
+        """Whether a figure of ``n`` bytes is kept: "" when it is, else the limit it is over
+        (as words for the note that replaces it)."""
+        for limit, left, per in ((self.image_bytes, self.image_bytes, "per figure"),
+                                 (self.image_cell_bytes, self.image_cell_left, "for the figures of one cell"),
+                                 (self.image_total_bytes, self.image_total_left, "for the figures of the whole notebook")):
+            if n > left:
+                self.truncated = True
+                return FIGURE_DROPPED.format(kb=-(-n // 1024), per=per, limit=limit // 1024)
+        self.image_cell_left -= n
+        self.image_total_left -= n
+        return ""
 
     def take(self, n: int) -> int:
         """How many of ``n`` bytes may be kept."""
@@ -65,11 +90,12 @@ class CellOutputs:
             if not isinstance(value, str):
                 continue
             if mime == "image/png":
-                if len(value) <= MAX_IMAGE_BYTES and self.budget.take(len(value) // 8) > 0:
+                refused = self.budget.take_image(len(value))
+                if not refused:
                     bundle[mime] = value
                 else:
-                    self.truncated = self.budget.truncated = True
-                    self.omitted += len(value)
+                    self.truncated = True
+                    self.stream("stderr", refused)
             else:
                 kept = self._text(value)
                 if kept:

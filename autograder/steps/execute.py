@@ -6,6 +6,7 @@ records are dropped or marked), and nothing in it is ever executed.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,10 @@ from ..sandbox import RunSettings, run_cells
 
 CELL_STATUSES = ("ok", "error", "timeout", "deadline", "died")
 MEMORY_ERRORS = ("MemoryError", "_ArrayMemoryError", "ResourceExhaustedError", "OutOfMemoryError")
+# What a kernel's stderr says when an allocation failed in C code that then exits or aborts
+# (OpenBLAS, TensorFlow, the C++ runtime, glibc, CPython's fatal errors).
+MEMORY_WORDS = re.compile(r"MemoryError|Cannot allocate memory|[Mm]emory allocation|bad_alloc|[Oo]ut of memory"
+                          r"|ResourceExhausted|[Ff]ailed to allocate|OOM")
 
 
 @dataclass
@@ -60,6 +65,7 @@ class ExecutionReport:
     wall_seconds: float = 0.0
     flags: list[str] = field(default_factory=list)
     cpu_seconds: float = 0.0  # CPU time the kernel used (known once it ended)
+    stderr_tail: str = ""  # the end of what a kernel that failed wrote to its stderr (untrusted)
 
 
 def _text(value: Any, limit: int = 20000) -> str:
@@ -135,14 +141,20 @@ def execution_flags(report: ExecutionReport, cpu_limit: float = float("inf")) ->
     if any(e["ename"] in MEMORY_ERRORS for e in errors):
         flags.append("memory_limit")
     if report.end_status == "kernel_died" or "died" in statuses:
-        flags.append("kernel_died")
         out_of_cpu = report.signal == "SIGXCPU" or (
             report.signal == "SIGKILL" and report.cpu_seconds >= cpu_limit - 1)
         if out_of_cpu:
-            flags.append("cpu_limit")
-        elif report.signal in ("SIGKILL", "SIGABRT", "SIGSEGV", "SIGBUS") and "memory_limit" not in flags:
-            # A native allocation failure (TensorFlow, numpy internals) aborts instead of raising.
-            flags.append("memory_limit")
+            flags += ["kernel_died", "cpu_limit"]
+        elif "memory_limit" in flags or MEMORY_WORDS.search(report.stderr_tail) or \
+                report.signal in ("SIGKILL", "SIGABRT"):
+            # Out of memory, said as such: a native allocation failure (TensorFlow, OpenBLAS, numpy
+            # internals) aborts or exits instead of raising, and the memory cgroup kills with SIGKILL.
+            if "memory_limit" not in flags:
+                flags.append("memory_limit")
+        else:
+            flags.append("kernel_died")
+            if report.signal in ("SIGSEGV", "SIGBUS"):  # maybe a failed allocation used anyway
+                flags.append("memory_limit")
     if any(c.truncated for c in report.cells.values()):
         flags.append("output_truncated")
     if report.started and report.end_status in ("lost", "runner_error"):
@@ -168,10 +180,13 @@ def execute_plan(plan: list[dict], settings: RunSettings) -> ExecutionReport:
     report = ExecutionReport(cells, end_status, started,
                              end.get("returncode") if isinstance(end.get("returncode"), int) else None,
                              sig, message, outcome.wall_seconds,
-                             cpu_seconds=float(cpu) if isinstance(cpu, (int, float)) else 0.0)
+                             cpu_seconds=float(cpu) if isinstance(cpu, (int, float)) else 0.0,
+                             stderr_tail=_text(end.get("stderr_tail"), 4096))
     report.flags = execution_flags(report, settings.limits.cpu_seconds)
-    if outcome.oom_kills and "memory_limit" not in report.flags:  # the sandbox's cgroup killed a process
-        report.flags.append("memory_limit")
+    if outcome.oom_kills:  # the sandbox's cgroup killed a process: out of memory, not a crash
+        report.flags = [f for f in report.flags if f != "kernel_died"]
+        if "memory_limit" not in report.flags:
+            report.flags.append("memory_limit")
     if outcome.problems:  # lines the parent refused (too large, too deep): that output was cut
         report.message = "; ".join([report.message, *outcome.problems]).strip("; ")[:2000]
         if "output_truncated" not in report.flags:

@@ -24,7 +24,8 @@ ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 SCRUBBED = "[hidden test code removed]"
 FLAG_TEXT = {
     "timeout": "a cell ran longer than the time limit and was stopped",
-    "memory_limit": "the notebook ran out of its memory allowance",
+    "memory_limit": ("the notebook ran out of its memory allowance: use smaller arrays or batches, and "
+                     "delete large values you no longer need"),
     "kernel_died": "the Python kernel stopped (crashed or exited) before the end",
     "cpu_limit": "the notebook used up its CPU time allowance",
     "tampering": "dlbricks.check was found replaced in the notebook while tests ran",
@@ -35,6 +36,26 @@ FLAG_TEXT = {
     "sandbox_crashed": "the grading sandbox stopped unexpectedly",
     "renamed": "the notebook had another file name than the one handed out",
 }
+MEMORY_NOTE = "out of memory:"
+
+
+def memory_note(memory_mb: int) -> str:
+    """The sentence for a notebook that ran out of memory, naming the limit and what to do
+    (no "; ": the grade's detail joins its notes with it)."""
+    return (f"{MEMORY_NOTE} the grader lets a notebook use {memory_mb} MB (autograder grade --memory) and this "
+            f"one needed more. Use smaller arrays or batches and delete large values you no longer need "
+            f"(instructor: if the solution needs more, grade with a larger --memory)")
+
+
+def _flag_text(flag: str, detail: str) -> str:
+    if flag == "memory_limit":  # the detail names the limit it ran into
+        said = next((part.strip() for part in detail.split("; ") if part.strip().startswith(MEMORY_NOTE)), "")
+        if said:
+            return said
+    return FLAG_TEXT.get(flag, flag)
+
+
+HIDDEN_NOT_RUN = "This hidden test did not run: the test stopped before it (see above)."
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:60rem;margin:2rem auto;
 padding:0 1rem;color:#1d1d1f;line-height:1.45}
@@ -122,7 +143,9 @@ def _test_html(test: TestResult, visible_code: str, hidden: list[str], has_hidde
     for c in test.checks:
         mark = '<span class="ok">&#10003;</span>' if c.passed else '<span class="bad">&#10007;</span>'
         tag = '<span class="tag">hidden test</span>' if c.hidden else ""
-        message = HIDDEN_FAILED if c.hidden and not c.passed else c.message
+        message = c.message
+        if c.hidden and not c.passed:
+            message = HIDDEN_FAILED if c.ran else HIDDEN_NOT_RUN
         msg = f"<pre class=\"out\">{_esc(scrub(message, hidden))}</pre>" if message else ""
         items.append(f"<li>{mark} {_esc(c.label)}{tag}{msg}</li>")
     error = ""
@@ -178,7 +201,7 @@ def render_feedback(*, student: str, assignment: str, notebook: str, status: str
                     f"{_num(got)} / {_num(top)}" + (f" ({waiting} not graded yet)" if waiting else "") + ".</p>")
     if status != "graded":
         head.append(f'<p class="note">This notebook could not be graded ({_esc(status)}): {_esc(detail)}</p>')
-    explained = [FLAG_TEXT.get(f, f) for f in flags]
+    explained = [_flag_text(f, detail) for f in flags]
     if explained:
         head.append('<p class="note">Please note: ' + "; ".join(_esc(e) for e in explained) + ".</p>")
     body: list[str] = []

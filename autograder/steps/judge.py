@@ -95,7 +95,7 @@ class TestResult:
         visible, hidden = self.visible_failed, self.hidden_failed
         if visible:
             parts.append(f"{visible} visible check{'s' * (visible != 1)} failed")
-        elif any(not c.hidden for c in self.checks):
+        elif any(not c.hidden for c in self.checks) and all(c.passed for c in self.checks if not c.hidden):
             parts.append("visible checks passed")
         if hidden:
             parts.append(f"{hidden} hidden test{'s' * (hidden != 1)} failed")

@@ -33,7 +33,7 @@ def test_bwrap_command_isolates_and_binds_only_what_python_needs():
 def test_kernel_environment_is_explicit():
     env = clean_kernel_env()
     assert env["DLBRICKS_QUICK"] == "1" and env["TF_CPP_MIN_LOG_LEVEL"] == "3"
-    assert env["MPLBACKEND"] == "Agg" and env["HOME"] == sandbox.WORKDIR
+    assert env["MPLBACKEND"] == sandbox.INLINE_BACKEND and env["HOME"] == sandbox.WORKDIR  # figures kept
     assert not set(env) & {"PYTHONPATH", "VIRTUAL_ENV", "AWS_SECRET_ACCESS_KEY", "USER"}
 
 
