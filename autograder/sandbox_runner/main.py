@@ -72,6 +72,30 @@ STRUCK_EXPRESSION = (
     "getattr(__import__('sys'), 'last_traceback', None))}})")
 
 
+def names_run(code: str) -> set[str]:
+    """The names ``code`` uses when it runs: those inside a ``def`` or ``lambda`` body only count
+    when it is called (a cell that defines ``mean_of`` with ``total`` inside does not call ``total``).
+    Code that is not plain Python (IPython magics) counts every word."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return set(IDENTIFIER.findall(code))
+    names: set[str] = set()
+    stack: list[ast.AST] = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                # decorators and defaults run now; the body runs when called
+                stack.extend(getattr(child, "decorator_list", []))
+                stack.extend(child.args.defaults + [d for d in child.args.kw_defaults if d is not None])
+            else:
+                stack.append(child)
+    return names
+
+
 def struck_timeout(timeout: float) -> float:
     """The time a cell gets when it calls a function that already ran out of time: a tenth of
     the limit, at least 5 s (enough for a small input), at most 30 s."""
@@ -123,7 +147,7 @@ class Notebook:
         if not self.struck:
             return
         code = "\n".join(str(p.get("code", "")) for p in [*cell.get("setup", []), *cell.get("segments", [])])
-        named = sorted(self.struck & set(IDENTIFIER.findall(code)))
+        named = sorted(self.struck & names_run(code))
         if not named:
             return
         self.cell_timeout = min(self.timeout, struck_timeout(self.timeout))
