@@ -60,7 +60,19 @@ def names_of(code: str) -> Names:
         if name not in first or where[:2] < first[name][:2]:
             first[name] = where
 
+    # A comprehension's loop variables are its own (Python 3 scoping), although the element
+    # that reads them comes first in the text: `[f(a) for a in xs]` reads xs, not a.
+    own: set[int] = set()
     for node in ast.walk(tree):
+        if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
+            targets = {n.id for g in node.generators for n in ast.walk(g.target) if isinstance(n, ast.Name)}
+            outer = {id(n) for n in ast.walk(node.generators[0].iter)}  # evaluated outside: `for x in x`
+            own |= {id(n) for n in ast.walk(node)
+                    if isinstance(n, ast.Name) and n.id in targets and id(n) not in outer}
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and id(node) in own:
+            continue
         if isinstance(node, ast.arg):
             seen(node.arg, node, False)  # a parameter: the function's own name, not a global
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):

@@ -92,8 +92,27 @@ class ProxyTrace:
         self.calls = 0
 
 
-def serve_request(kernel: StudentKernel, request: Any, timeout: float, trace: ProxyTrace) -> dict:
-    """Carry one proxy request to the student's kernel; the reply for the judge."""
+def serve_request(kernel: StudentKernel, request: Any, timeout: float, trace: ProxyTrace,
+                  judge: JudgeProcess | None = None) -> dict:
+    """Carry one proxy request to the student's kernel; the reply for the judge.
+
+    While the student's code runs, its calls of a function the test passed
+    arrive as input requests; each goes to the judge (``{"callback": text}``)
+    and the judge's answer back to the kernel, as text either way: the judge
+    decodes and checks the call, the student's side the answer.
+    """
+    end = time.monotonic() + timeout
+
+    def call_back(prompt: str) -> str:
+        if judge is None:
+            return json.dumps({"raised": "RuntimeError", "bases": ["RuntimeError"], "message": "no judge to call"})
+        judge.send({"callback": prompt})
+        message = judge.receive(max(0.0, end - time.monotonic()) + JUDGE_GRACE)
+        answer = message.get("answer") if message.get("op") == "callback_answer" else None
+        if not isinstance(answer, str):
+            raise JudgeGone("the judge answered a call back with something else")
+        return answer
+
     trace.calls += 1
     if trace.died is not None or not kernel.alive():
         return {"failure": {"raised": "RuntimeError",
@@ -102,7 +121,7 @@ def serve_request(kernel: StudentKernel, request: Any, timeout: float, trace: Pr
         trace.timed_out = True
         return {"failure": {"raised": "TimeoutError", "message": "no time was left for the student's code"}}
     result = kernel.execute(request_code(request), store_history=False, outputs=None, timeout=timeout,
-                            silent=True, user_expressions={"answer": ANSWER_EXPRESSION})
+                            silent=True, user_expressions={"answer": ANSWER_EXPRESSION}, answer_input=call_back)
     status = result["status"]
     if status == "timeout":
         trace.timed_out = True
@@ -143,4 +162,4 @@ def run_in_judge(judge: JudgeProcess, kernel: StudentKernel, code: str, reads: l
         if message.get("op") == "done":
             return message
         if message.get("op") == "proxy":
-            judge.send(serve_request(kernel, message.get("request"), end - time.monotonic(), trace))
+            judge.send(serve_request(kernel, message.get("request"), end - time.monotonic(), trace, judge))

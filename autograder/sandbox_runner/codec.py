@@ -34,6 +34,9 @@ Format (a JSON value)::
     {"$sl": [start, stop, step]}, {"$el": 0}   a slice, Ellipsis (in a graph node's index)
     {"$fn": [module, name]}                a function of the course library, e.g. dlbricks.graph.relu
                                            (judge to student only: the student's side's own one)
+    {"$jf": key}                           a function of the test (judge to student only): calling it
+                                           asks the judge, through the kernel's input channel, as
+                                           {"$call": key, "args": [..], "kwargs": {"$d": ..}}
 
 A whole answer of the student's side is one of::
 
@@ -72,6 +75,45 @@ class Handle:
     def __init__(self, id: int, type_name: str, callable: bool, module: str = "", qualname: str = "") -> None:
         self.id, self.type_name, self.callable = id, type_name, callable
         self.module, self.qualname = module, qualname
+
+
+RECEIVES_JUDGE_FUNCTIONS = False  # True in the student's kernel's copy of this module
+
+
+class JudgeFunction:
+    """A function of the test, on the student's side: a call goes to the judge and back.
+
+    The request travels as the prompt of an input request of the kernel (the
+    one way the student's side can reach the judge while the judge waits for
+    an answer); arguments and result are plain data, an exception comes back
+    as a builtin type (others as RuntimeError) with its message.
+    """
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: int) -> None:
+        self.key = key
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        import builtins
+        import json
+
+        from IPython import get_ipython
+
+        try:
+            data = {"$call": self.key, "args": encode(list(args)), "kwargs": encode(dict(kwargs))}
+        except CodecError as exc:
+            raise TypeError(f"a function of the test takes plain data only: {exc}") from None
+        request = json.dumps(data, allow_nan=False, separators=(",", ":"))
+        answer = json.loads(get_ipython().kernel.raw_input(request))
+        if isinstance(answer, dict) and "raised" in answer:
+            kind = getattr(builtins, str(answer.get("raised")), None)
+            kind = kind if isinstance(kind, type) and issubclass(kind, Exception) else RuntimeError
+            raise kind(str(answer.get("message", "")))
+        return decode(answer["ok"])
+
+    def __repr__(self) -> str:
+        return "<a function of the test>"
 
 
 class _Budget:
@@ -264,6 +306,8 @@ def decode(data: Any, make_handle: Any = None, depth: int = 0, budget: _Budget |
         import importlib  # only the student's side receives functions: its own copy of the library's
 
         return getattr(importlib.import_module(data["$fn"][0]), data["$fn"][1])
+    if "$jf" in data and len(data) == 1 and type(data["$jf"]) is int and RECEIVES_JUDGE_FUNCTIONS:
+        return JudgeFunction(data["$jf"])
     if "$gs" in data and len(data) == 1:
         from dlbricks import graph  # a dlbricks.graph Session holds nothing: a new one
 
@@ -271,7 +315,7 @@ def decode(data: Any, make_handle: Any = None, depth: int = 0, budget: _Budget |
     if "$g" in data and len(data) == 1 and type(data["$g"]) is list:
         return _decode_graph(data["$g"], budget, made, depth)
     if "$r" in data and len(data) == 1:
-        if type(data["$r"]) not in (int, str) or data["$r"] not in made:
+        if type(data["$r"]) not in (int, str) or not is_graph_tensor(made.get(data["$r"])):
             raise CodecError("a reference to a graph node that was not sent")
         return made[data["$r"]]
     if "$sl" in data and len(data) == 1 and type(data["$sl"]) is list and len(data["$sl"]) == 3 \

@@ -23,13 +23,16 @@ judge -> runner::
 """
 from __future__ import annotations
 
+import ast
 import builtins
 import contextlib
+import importlib
 import io
 import json
 import os
 import pathlib
 import sys
+import types
 from typing import Any
 
 import numpy as np
@@ -58,6 +61,32 @@ class Channel:
 
     def __init__(self, rfile: Any, wfile: Any) -> None:
         self.rfile, self.wfile = rfile, wfile
+        self.in_callback = False
+
+    def call_back(self, text: Any, sent: dict) -> str:
+        """Run a function of the test that the student's code calls, with plain data; the answer as text.
+
+        Only a function the judge passed with the request can be called, only
+        called (no attribute of it is read), with arguments decoded as untrusted
+        plain data; its result goes back as plain data, an exception as its type
+        name and message.
+        """
+        try:
+            call = json.loads(text) if isinstance(text, str) else None
+            if not isinstance(call, dict) or set(call) != {"$call", "args", "kwargs"} \
+                    or type(call["$call"]) is not int or not isinstance(sent.get(call["$call"]), types.FunctionType):
+                raise codec.CodecError("not a call of a function the test passed")
+            args, kwargs = codec.decode(call["args"]), codec.decode(call["kwargs"])
+            if type(args) is not list or type(kwargs) is not dict or not all(type(k) is str for k in kwargs):
+                raise codec.CodecError("garbled arguments")
+            self.in_callback = True
+            try:
+                result = sent[call["$call"]](*args, **kwargs)
+            finally:
+                self.in_callback = False
+            return json.dumps({"ok": codec.encode(result)}, allow_nan=False, separators=(",", ":"))
+        except Exception as exc:  # the test's function raised, or the call was garbage: the caller hears of it
+            return json.dumps(codec.exception_answer(exc), separators=(",", ":"))
 
     def send(self, message: dict) -> None:
         self.wfile.write(json.dumps(message, allow_nan=False, separators=(",", ":")).encode() + b"\n")
@@ -74,8 +103,13 @@ class Channel:
 
         ``sent``: the judge's graph nodes and variables that went with the request, by key.
         """
+        if self.in_callback:
+            raise ProxyError("the student's objects cannot be used in a function the student's code calls back")
         self.send({"op": "proxy", "request": request})
         reply = self.receive()
+        while "callback" in reply:  # the student's code calls a function the test passed it
+            self.send({"op": "callback_answer", "answer": self.call_back(reply["callback"], sent or {})})
+            reply = self.receive()
         if "failure" in reply:  # the runner's own account: a timeout, a dead kernel
             failure = reply["failure"]
             raise RAISABLE.get(failure.get("raised"), ProxyError)(str(failure.get("message", ""))[:2000])
@@ -124,6 +158,8 @@ def sync_variables(synced: Any, sent: dict) -> None:
             raise codec.CodecError("a value for a variable that was not sent")
         target = sent[pair[0]]
         value = codec.decode(pair[1])
+        if not codec.is_graph_tensor(target) and not hasattr(target, "assign"):
+            raise codec.CodecError("a value for something that is not a variable")
         if codec.is_graph_tensor(target):
             if target.op != "variable" or type(value) is not np.ndarray or value.shape != target.value.shape:
                 raise codec.CodecError(f"the student's code changed the shape of the variable {target.name or ''}")
@@ -288,6 +324,9 @@ def encode_argument(value: Any, sent: dict | None = None) -> Any:
         named = library_function(obj)
         if named is not None:
             return {"$fn": named}
+        if type(obj) is types.FunctionType:  # the test's own function: the student's code calls it back
+            sent[id(obj)] = obj
+            return {"$jf": id(obj)}
         module = type(obj).__module__ or ""
         if module == "dlbricks.graph" and type(obj).__name__ == "Session":
             return {"$gs": 0}
@@ -308,7 +347,7 @@ def encode_argument(value: Any, sent: dict | None = None) -> Any:
             return codec.encode(np.asarray(obj))
         raise TypeError(f"a {type(obj).__name__} cannot be passed to the student's code "
                         "(only numbers, strings, numpy arrays, tensors, tf.Variables, dlbricks.graph "
-                        "tensors and sessions, lists, tuples and dicts can); "
+                        "tensors and sessions, functions, lists, tuples and dicts can); "
                         "mark this test \"judged in the student's kernel\" in the source notebook")
     return codec.encode(value, other)
 
@@ -375,7 +414,8 @@ class Judge:
         self.records_fd = os.memfd_create("dlbricks-check-records")
         os.environ["DLBRICKS_CHECK_RECORD"] = f"/proc/self/fd/{self.records_fd}"
         self.records_read = 0
-        self.namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+        self.namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins,
+                                          "__lazy_module__": LazyModule}
 
     def new_records(self) -> list:
         size = os.fstat(self.records_fd).st_size
@@ -425,12 +465,60 @@ def _message(exc: BaseException) -> str:
 
 
 def transform(code: str) -> str:
-    """IPython syntax (magics) as plain Python, as the kernel would run it."""
+    """IPython syntax (magics) as plain Python, as the kernel would run it; heavy imports made lazy."""
     try:
         from IPython.core.inputtransformer2 import TransformerManager
     except ImportError:
+        pass
+    else:
+        code = TransformerManager().transform_cell(code)
+    return lazy_imports(code)
+
+
+# Libraries whose import costs seconds (TensorFlow, Keras) or a good part of one (matplotlib):
+# the judge binds their names to a module that imports on first use, so a test that never
+# touches them (most of lesson 01's) never pays for them.
+LAZY_LIBRARIES = ("tensorflow", "keras", "matplotlib")
+
+
+class LazyModule(types.ModuleType):
+    """A module imported on its first attribute read (then every read goes to the real module)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.__dict__["_lazy_target"] = name
+
+    def __getattr__(self, attr: str) -> Any:
+        module = importlib.import_module(self.__dict__["_lazy_target"])
+        trace_in_student_kernel()  # TensorFlow has just arrived: tf.function learns of students' callables
+        return getattr(module, attr)
+
+    def __repr__(self) -> str:
+        return f"<module {self.__dict__['_lazy_target']!r} (imported on first use)>"
+
+
+def lazy_imports(code: str) -> str:
+    """``code`` with its top-level ``import tensorflow as tf`` (and the like) as lazy bindings."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return code  # exec reports it
+    changed = False
+    body = []
+    for node in tree.body:
+        if isinstance(node, ast.Import) and all(
+                alias.name.split(".")[0] in LAZY_LIBRARIES and (alias.asname or "." not in alias.name)
+                for alias in node.names):
+            for alias in node.names:
+                body.append(ast.copy_location(ast.parse(
+                    f"{alias.asname or alias.name} = __lazy_module__({alias.name!r})").body[0], node))
+            changed = True
+        else:
+            body.append(node)
+    if not changed:
         return code
-    return TransformerManager().transform_cell(code)
+    tree.body = body
+    return ast.unparse(ast.fix_missing_locations(tree))
 
 
 def main() -> int:

@@ -54,13 +54,14 @@ class StudentKernel:
         self.context.setsockopt(zmq.LINGER, 0)
         self.client = BlockingKernelClient(context=self.context)
         self.client.load_connection_info(info)
-        self.client.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=False)
+        self.client.start_channels(shell=True, iopub=True, stdin=True, hb=False, control=False)
         self.shell = self.client.shell_channel
         self.iopub = self.client.iopub_channel
+        self.stdin = self.client.stdin_channel  # the judge's functions, called back from the student's side
         # ZeroMQ drops the connection on an oversized message: the monitor tells us it happened.
         self.monitor = self.iopub.socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         self.poller = zmq.Poller()
-        for sock in (self.shell.socket, self.iopub.socket, self.monitor):
+        for sock in (self.shell.socket, self.iopub.socket, self.stdin.socket, self.monitor):
             self.poller.register(sock, zmq.POLLIN)
         self.lost_messages = False
 
@@ -98,6 +99,8 @@ class StudentKernel:
             ready.add("shell")
         if self.iopub.socket in events:
             ready.add("iopub")
+        if self.stdin.socket in events:
+            ready.add("stdin")
         return ready
 
     @staticmethod
@@ -174,15 +177,18 @@ class StudentKernel:
 
     # -- execution --------------------------------------------------------------
     def execute(self, code: str, store_history: bool, outputs: CellOutputs | None, timeout: float,
-                silent: bool = False, user_expressions: dict | None = None) -> dict:
+                silent: bool = False, user_expressions: dict | None = None, answer_input: Any = None) -> dict:
         """Run ``code``; collect outputs (into ``outputs``, when given) until the reply and idle arrive.
+
+        ``answer_input(prompt) -> str`` answers the code's input requests (the proxy
+        channel's calls back to the judge); without it the code has no stdin.
 
         Returns {"status": "ok" | "error" | "timeout" | "died", "error": {...} | None,
         "user_expressions": {...}}.
         """
         msg_id = self.client.execute(code, silent=silent, store_history=store_history,
-                                     user_expressions=user_expressions or {}, allow_stdin=False,
-                                     stop_on_error=False)
+                                     user_expressions=user_expressions or {},
+                                     allow_stdin=answer_input is not None, stop_on_error=False)
         start = time.monotonic()
         reply: dict | None = None
         reply_at = 0.0
@@ -224,6 +230,11 @@ class StudentKernel:
                         outputs.data(kind, content)
                     elif kind == "clear_output":
                         outputs.clear()
+            if "stdin" in ready:
+                msg = self.recv(self.stdin)
+                if msg and msg.get("msg_type") == "input_request" and answer_input is not None \
+                        and msg.get("parent_header", {}).get("msg_id") == msg_id:
+                    self.client.input(answer_input(str((msg.get("content") or {}).get("prompt", ""))))
             if "shell" in ready:
                 msg = self.recv(self.shell)
                 if msg and msg.get("parent_header", {}).get("msg_id") == msg_id:

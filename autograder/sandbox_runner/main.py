@@ -156,19 +156,23 @@ class Notebook:
             f"{self.cell_timeout:g} s instead of {self.timeout:g} s\n"))
 
     def start(self) -> str | None:
-        """Start the judge (first, before any student code runs) and the kernel; an end status on failure."""
+        """Start the judge and the kernel side by side (their start-ups overlap); an end status on failure.
+
+        No student code runs before both are ready: the kernel process starts
+        empty, and the judge makes itself undumpable before it reads anything.
+        """
         startup = float(self.request.get("startup_timeout", 90))
         if any(c.get("where") == "judge" for c in self.request["cells"]):
             # The judge's output is dropped: it draws no figures (the student's kernel keeps them, inline).
             self.judge = JudgeProcess(self.workdir, dict(self.env, MPLBACKEND="Agg"), self.request["limits"])
-            if not self.judge.wait_ready(startup):
-                # The grader's failure, not the notebook's (no student code has run): no grade.
-                self.judge.kill()
-                self.judge_broken = "the judge process did not start"
-                return "kernel_failed"
         kernel_env = dict(self.env)
         kernel_env[self.request.get("record_env", "DLBRICKS_CHECK_RECORD")] = self.record_path
         self.kernel = StudentKernel(self.workdir, kernel_env, self.request["limits"])
+        if self.judge is not None and not self.judge.wait_ready(startup):
+            # The grader's failure, not the notebook's (no student code has run): no grade.
+            self.judge.kill()
+            self.judge_broken = "the judge process did not start"
+            return "kernel_failed"
         if not self.kernel.wait_ready(startup):
             return "kernel_failed"
         if self.judge is not None:

@@ -140,7 +140,8 @@ def kernel_source() -> str:
     codec = (here / "codec.py").read_text()
     own = Path(__file__).read_text().replace(
         "from .codec import CodecError, decode, encode, encode_graph, exception_answer, is_graph_tensor  # noqa: F401 (replaced in the kernel)", "")
-    return codec + "\n\n" + own.replace("from __future__ import annotations", "")
+    own = own.replace("from __future__ import annotations", "")
+    return codec + "\nRECEIVES_JUDGE_FUNCTIONS = True\n\n" + own
 
 
 def install_code() -> str:

@@ -266,3 +266,45 @@ def test_release_check_prints_each_lessons_share_judged_in_the_judge(capsys):
         share = int(line.split(": ")[1].split("%")[0])
         marked = "judged in the student's kernel:" in line
         assert (share == 100) != marked, line  # below 100 % exactly when tests are marked, and named
+
+
+def test_a_comprehensions_loop_variable_is_not_a_lesson_name():
+    # Lesson 01's test reads `a` only as a comprehension variable: the demo cell that defines a
+    # global `a` (and imports TensorFlow's work) must not run in the judge for it.
+    assert names_of("_ref = np.array([[np.sum((a - b) ** 2) for b in _B] for a in _A])").reads == {"np", "_A", "_B"}
+    assert names_of("y = [x + 1 for x in x]").reads == {"x"}  # the first iterable is read outside
+    assert names_of("y = [a for a in range(3)]\nz = a").reads == {"a"}
+
+
+DESCEND = ("def descend(grad_fn, x0, lr, steps):\n    x = float(x0)\n    for _ in range(steps):\n"
+           "        x = x - lr * grad_fn(x)\n    return x")
+# A student who forges calls back: other keys, garbage, an object the channel cannot carry.
+FORGER = ("def descend(grad_fn, x0, lr, steps):\n    k = get_ipython().kernel\n"
+          "    forged = [k.raw_input('{\"$call\": 1, \"args\": [], \"kwargs\": {\"$d\": []}}'), k.raw_input('garbage')]\n"
+          "    assert all('raised' in f for f in forged), forged\n"
+          "    try:\n        grad_fn(object())\n    except TypeError:\n        pass\n"
+          "    else:\n        raise AssertionError('an object crossed')\n"
+          "    return 99.0")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sandbox_problem() is not None, reason="bubblewrap is not usable here")
+def test_the_students_code_calls_a_function_of_the_test_back_through_the_channel():
+    def plan(solution):
+        return [
+            {"index": 0, "where": "student", "segments": [{"code": IMPORTS, "hidden": False, "test": False}]},
+            {"index": 1, "where": "student", "segments": [{"code": solution, "hidden": False, "test": False}]},
+            {"index": 2, "grade_id": "t", "where": "judge", "setup": [{"code": IMPORTS, "reads": []}],
+             "segments": [{"code": "_calls = []\n_grad = lambda x: _calls.append(x) or 2 * x - 6.0\n"
+                                   "check.close(descend(_grad, 0.0, 0.1, 5), 3.0 - 3.0 * 0.8 ** 5, label='x_5')\n"
+                                   "check.equal(len(_calls), 5, label='calls of the gradient')",
+                           "hidden": False, "test": True, "reads": ["descend"]}]},
+        ]
+    honest = execute_plan(plan(DESCEND), RunSettings(timeout=60)).cells[2]
+    assert honest.status == "ok", honest.segments[0].error
+    assert [(r["label"], r["passed"]) for r in honest.segments[0].records] == [
+        ("x_5", True), ("calls of the gradient", True)]
+    forger = execute_plan(plan(FORGER), RunSettings(timeout=60)).cells[2]
+    assert forger.segments[0].status == "error" and forger.segments[0].records, forger.segments[0].error
+    assert forger.segments[0].records[0]["passed"] is False
+    assert forger.segments[0].records[0]["label"] == "x_5"  # the forgeries ran, found nothing, and 99 is wrong

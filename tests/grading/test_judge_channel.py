@@ -112,11 +112,76 @@ def test_graph_size_is_bounded(monkeypatch):
         codec.encode(chain, lambda n: codec.encode_graph(n, lambda m: (id(m), False)))
 
 
-def test_only_course_library_functions_cross_by_name():
+def test_course_library_functions_cross_by_name_and_objects_of_the_test_do_not_cross():
     assert encode_argument(G.tanh) == {"$fn": ["dlbricks.graph", "tanh"]}
+    own = lambda z: z  # noqa: E731 - the test's own function: called back, not sent
+    assert encode_argument(own) == {"$jf": id(own)}
     with pytest.raises(TypeError, match="cannot be passed"):
-        encode_argument(lambda z: z)
+        encode_argument(G.Session().run)  # a method of an object of the test
     with pytest.raises(TypeError, match="cannot be passed"):
-        encode_argument(np.linalg.solve)
+        encode_argument(object())
     with pytest.raises(codec.CodecError):
         codec.decode({"$fn": ["os", "system"]})
+
+
+def test_the_judge_imports_tensorflow_only_when_code_uses_it(monkeypatch):
+    import sys
+
+    from autograder.sandbox_runner import judge_process
+    from autograder.sandbox_runner.judge_process import LazyModule, lazy_imports
+
+    code = lazy_imports("import numpy as np\nimport tensorflow as tf\nimport matplotlib.pyplot as plt\nx = 1")
+    assert "__lazy_module__('tensorflow')" in code and "__lazy_module__('matplotlib.pyplot')" in code
+    assert "import numpy as np" in code
+    assert lazy_imports("import os, tensorflow") == "import os, tensorflow"  # mixed: left as written
+    monkeypatch.setattr(judge_process, "LAZY_LIBRARIES", ("keras_never_installed_here",))
+    namespace = {"__lazy_module__": LazyModule}
+    exec(lazy_imports("import json as j\nimport keras_never_installed_here as k"), namespace)
+    assert isinstance(namespace["k"], LazyModule) and "keras_never_installed_here" not in sys.modules
+    with pytest.raises(ModuleNotFoundError):
+        namespace["k"].anything  # the import happens, and fails, on first use
+
+
+def test_a_function_of_the_test_is_called_back_with_plain_data_only():
+    channel = Channel(None, None)
+    grad = lambda x: 2 * np.asarray(x) - 6.0  # noqa: E731
+    sent: dict = {}
+    assert encode_argument(grad, sent) == {"$jf": id(grad)}
+    call = {"$call": id(grad), "args": codec.encode([np.array([1.0, 4.0])]), "kwargs": codec.encode({})}
+    answer = json.loads(channel.call_back(json.dumps(call), sent))
+    assert np.array_equal(codec.decode(answer["ok"]), [-4.0, 2.0])
+    # Only the functions sent with this request, only called, only with plain data.
+    for garbage in ({**call, "$call": 1}, {**call, "extra": 1}, {**call, "args": {"$h": 1, "t": "x", "c": True}},
+                    "not json"):
+        answer = json.loads(channel.call_back(garbage if isinstance(garbage, str) else json.dumps(garbage), sent))
+        assert "raised" in answer and "ok" not in answer
+    v = G.variable(np.zeros(2))
+    answer = json.loads(channel.call_back(json.dumps({**call, "$call": id(v)}), {id(v): v}))
+    assert "not a call of a function the test passed" in answer["message"]
+    # An exception of the test's function comes back as its builtin type and message.
+    bad = {"$call": id(grad), "args": codec.encode(["text"]), "kwargs": codec.encode({})}
+    assert json.loads(channel.call_back(json.dumps(bad), sent))["bases"][0] in ("UFuncTypeError", "TypeError")
+    # While the student's code calls back, the judge does not turn to the student's objects.
+    channel.in_callback = True
+    with pytest.raises(ProxyError, match="calls back"):
+        channel.request({"op": "get", "name": "x"})
+
+
+def test_the_students_side_calls_the_judge_through_input(monkeypatch):
+    """The student's side of a call back: the request as an input prompt, the answer decoded."""
+    import types
+
+    from IPython.core import getipython
+
+    channel, sent = Channel(None, None), {}
+    grad = lambda x: 2 * x - 6.0  # noqa: E731
+    kernel = types.SimpleNamespace(raw_input=lambda prompt: channel.call_back(prompt, sent))
+    monkeypatch.setattr(getipython, "get_ipython", lambda: types.SimpleNamespace(kernel=kernel))
+    monkeypatch.setattr(codec, "RECEIVES_JUDGE_FUNCTIONS", True)
+    function = codec.decode(json.loads(json.dumps(encode_argument(grad, sent))))
+    assert isinstance(function, codec.JudgeFunction) and function(5.0) == 4.0
+    with pytest.raises(TypeError):
+        function("text")
+    monkeypatch.setattr(codec, "RECEIVES_JUDGE_FUNCTIONS", False)  # the judge never makes one
+    with pytest.raises(codec.CodecError):
+        codec.decode({"$jf": id(grad)})
