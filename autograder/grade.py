@@ -574,8 +574,8 @@ class _Batch:
                 if result.get("traceback"):
                     self._grader_fault(f"reference run of {name}/{nb_name}: {result['error']}", result["traceback"])
                 raise SolutionFailsError(result["error"])
-            reference = reference_or_error(result["report"], plan,
-                                           assignment.sources[nb_name])
+            reference = reference_or_error(result["report"], plan, assignment.sources[nb_name],
+                                           self.options.settings.limits.memory_mb)
         except SolutionFailsError as exc:
             self.log(str(exc))
             self.failed_refs[(name, nb_name)] = str(exc).splitlines()[0]

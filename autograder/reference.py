@@ -93,13 +93,18 @@ def reference_plan(source: Path, master: MasterNotebook) -> list[dict]:
     return execution_plan(master_cells(source), master)
 
 
-def reference_or_error(report: ExecutionReport, plan: list[dict], source: Path) -> Reference:
-    """The reference records of an executed solution; :class:`SolutionFailsError` when it fails."""
+def reference_or_error(report: ExecutionReport, plan: list[dict], source: Path,
+                       memory_mb: int | None = None) -> Reference:
+    """The reference records of an executed solution; :class:`SolutionFailsError` when it fails.
+
+    ``memory_mb``: the memory limit it ran under, named when it ran out.
+    """
     if not report.started:
         raise SolutionFailsError(f"the sandbox could not start a kernel for {source}: {report.message}")
     reference, problems = reference_from_report(report, plan)
     if problems and "memory_limit" in report.flags:
-        problems.insert(0, "the solution ran out of memory: grade with a larger --memory")
+        limit = f" (the limit is {memory_mb} MB)" if memory_mb else ""
+        problems.insert(0, f"the solution ran out of memory{limit}: grade with a larger --memory")
     if problems:
         raise SolutionFailsError(
             f"The solution notebook {source} does not pass its own tests in the sandbox:\n  - "

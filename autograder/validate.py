@@ -316,7 +316,7 @@ def run_solution_twice(source: Path, name: str, config: CourseConfig, unsafe: bo
         plain_report, probed_report = plain.result(), probed.result()
     scan_solution_run(probed_report, plan, result, settings.limits)  # also when it fails: a warning may say why
     try:
-        reference = reference_or_error(plain_report, plan, source)
+        reference = reference_or_error(plain_report, plan, source, settings.limits.memory_mb)
     except SolutionFailsError as exc:
         result.error(str(exc))
         return None

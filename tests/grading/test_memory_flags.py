@@ -33,3 +33,18 @@ def test_a_kernel_that_exits_for_another_reason_is_kernel_died():
 def test_cpu_time_used_up_is_still_said_as_such():
     flags = execution_flags(died(signal="SIGKILL", cpu=1800.0), cpu_limit=1800)
     assert flags == ["kernel_died", "cpu_limit"]
+
+
+def test_a_solution_that_runs_out_of_memory_says_so_and_names_the_limit():
+    from pathlib import Path
+
+    from autograder.reference import SolutionFailsError, reference_or_error
+
+    report = died(signal="SIGKILL")
+    report.flags = execution_flags(report, cpu_limit=1800)
+    plan = [{"index": 0, "grade_id": None}, {"index": 1, "grade_id": "ex1_tests"}]
+    with pytest.raises(SolutionFailsError) as caught:
+        reference_or_error(report, plan, Path("source/09_x/09_x.ipynb"), memory_mb=150)
+    message = str(caught.value)
+    assert "the solution ran out of memory (the limit is 150 MB): grade with a larger --memory" in message
+    assert "test cell ex1_tests did not run" in message
