@@ -250,7 +250,7 @@ def judged_in_the_kernel(grade_id: str, points: float, ref_segments: list[dict],
     if kernel_ok and not outside_ok and not patched:
         reasons = []
         if mismatched:
-            reasons.append(f"{mismatched} of your values differ from the solution's "
+            reasons.append(f"{mismatched} of your values differ{'s' * (mismatched == 1)} from the solution's "
                            "(a test whose expected value is computed from your own variables does that)")
         if missing:
             made_n = n_reference - missing

@@ -134,7 +134,7 @@ def honest_class(course: Path, submitted: Path) -> list[Honest]:
         (Honest("own_rate", dict(FULL, step_k_tests=0.0),
                 "its own rate: the judge computes the expected value from it; in the kernel the "
                 "values differ from the solution's",
-                {"step_k_tests": "differ from the solution"}),
+                {"step_k_tests": "1 of your values differs from the solution"}),
          _cell(_cell(right, "step", "rate = 0.1\n\ndef step(w, g):\n    return w - rate * g"),
                "step_k", "rate_k = 0.1\n\ndef step_k(w, g):\n    return w - rate_k * g")),
         (Honest("data_60", dict(FULL), "changed the unlocked data cell to make_set(60)"),

@@ -54,8 +54,8 @@ def test_kernel_says_pass_but_values_differ_is_named_not_tampering():
              ("ok", [rec("hidden a", 3.0), rec("hidden b", np.array([0.5]))], None))
     t = judge_test("t", 2.0, REFERENCE, c)
     assert (t.status, t.points, t.tampering) == ("failed", 0.0, False)
-    assert "1 of your values differ from the solution's" in t.differs
-    assert "differ from the solution's" in t.summary() and "review" in t.summary()
+    assert "1 of your values differs from the solution's" in t.differs
+    assert "differs from the solution's" in t.summary() and "review" in t.summary()
     assert t.checks[0].message.startswith("your value differs from the solution's")
 
 
