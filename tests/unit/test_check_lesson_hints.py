@@ -168,9 +168,14 @@ class MatMul(Op):
     assert "1 of 2 items wrong: [1]; right: [0]." in message
 
 
-@pytest.mark.parametrize("lesson", ["01_tensors", "02_first_neuron", "04_graphs_and_backprop", "06_mnist_mlp", "08_cnn"])
+@pytest.mark.parametrize("lesson", ["01_tensors", "02_first_neuron", "03_losses_and_descent", "04_graphs_and_backprop",
+                                    "05_symbolic_training", "06_mnist_mlp", "07_keras_apis", "08_cnn"])
 def test_every_check_cell_with_hidden_tests_says_what_only_grading_checks(lesson):
     path = ROOT / "source" / lesson / f"{lesson}.ipynb"
     missing = [gid for gid, code in _test_cells(path).items()
                if "BEGIN HIDDEN TESTS" in code and "check.also_at_grading(" not in code.split("### BEGIN HIDDEN TESTS")[0]]
     assert not missing, f"{lesson}: test cells with hidden tests but no check.also_at_grading: {missing}"
+    # the success line says that the visible checks passed: a hand-written print would say it twice
+    doubled = [gid for gid, code in _test_cells(path).items()
+               if re.search(r"print\(.*checks passed", code, re.IGNORECASE)]
+    assert not doubled, f"{lesson}: test cells that print their own 'checks passed' line: {doubled}"
