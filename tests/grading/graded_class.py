@@ -41,7 +41,7 @@ SAMPLE_NAMES = ("ada_right", "ben_partial", "cy_broken", "dan_mistakes", "eve_ma
 FULL_CLASS_SIZE = 203
 CLASS_SIZE = int(os.environ.get("DLBRICKS_CLASS_SIZE") or FULL_CLASS_SIZE)
 # Seconds a test that uses the class may take, grading included (whichever test runs first grades it):
-# a lesson-01 notebook takes 10-50 s of one core, depending on how busy the machine is.
+# a lesson-01 notebook takes 20-65 s of one core on a busy machine.
 CLASS_TIMEOUT = 2 * 3600
 
 # Mistakes of lesson 01 beyond the samples' own: solution cell -> variant -> code. Like
@@ -193,8 +193,9 @@ def grade_class(n_students: int, base: Path, seed: int = 12, lesson: str = LESSO
 def graded_class(tmp_path_factory: pytest.TempPathFactory) -> GradedClass:
     """The session's one graded class (lesson 01, CLASS_SIZE students and the five samples).
 
-    Grading it takes minutes: every test that needs a graded lesson-01 run shares it, and
-    marks itself ``xdist_group("graded-class")`` so that one worker grades it once. A test
+    Grading it is expensive (measured once: 208 submissions in 3277 s on two busy cores, load
+    3-13, 32 s per notebook on average): every test that needs a graded lesson-01 run shares it,
+    and marks itself ``xdist_group("graded-class")`` so that one worker grades it once. A test
     that changes a run (a re-grade, grades entered by hand) works on a copy (``copy_out``).
     """
     graded = grade_class(CLASS_SIZE, tmp_path_factory.mktemp("graded-class"))
