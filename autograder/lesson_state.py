@@ -5,7 +5,8 @@ the instructor's helpers), never from the student's namespace. Running every
 cell of the master would cost what running the notebook twice costs, so each
 test gets only the cells that define a name it reads, and the cells those read
 in turn (found from the code, by name; a cell that changes a name in place,
-``X[0] = 1`` or ``model.trainable = False``, counts as defining it).
+``X[0] = 1`` or ``model.trainable = False``, or calls a method of it that may change it,
+``rng.normal()`` or ``model.fit()``, counts as defining it; ``age.mean()`` does not).
 
 The names a solution cell defines (functions, classes, variables) are the
 student's: in the judge they are fetched from the student's kernel.
@@ -19,6 +20,15 @@ from dataclasses import dataclass
 from typing import Any
 
 BUILTIN_NAMES = frozenset(dir(builtins)) | {"__name__", "get_ipython", "display", "In", "Out", "_"}
+# Methods that only read their object (numpy arrays, tensors, dicts, strings): calling them does
+# not change lesson state, so a cell that calls ``age.mean()`` is not a cell that changes ``age``.
+READ_ONLY_METHODS = frozenset({
+    "all", "any", "argmax", "argmin", "argsort", "astype", "copy", "count", "cumprod", "cumsum", "dot",
+    "endswith", "flatten", "format", "get", "index", "item", "items", "join", "keys", "lower", "max",
+    "mean", "min", "nonzero", "numpy", "prod", "ravel", "repeat", "reshape", "round", "split",
+    "squeeze", "startswith", "std", "strip", "sum", "swapaxes", "take", "tolist", "transpose", "upper",
+    "values", "var",
+})
 STUDENT_KERNEL_MARKER = re.compile(r"#\s*judged in the student['’]?s kernel", re.IGNORECASE)
 
 
@@ -96,7 +106,7 @@ def names_of(code: str) -> Names:
         elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
             changed.add(node.target.id)
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-                and isinstance(node.func.value, ast.Name):
+                and isinstance(node.func.value, ast.Name) and node.func.attr not in READ_ONLY_METHODS:
             receivers.add(node.func.value.id)  # model.fit(...), rng.normal(...): may change it
     binds = (defines | imports) - changed
     # A name the code binds before it first reads it is its own (a loop variable, a test's input).

@@ -148,15 +148,16 @@ def serve_request(kernel: StudentKernel, request: Any, timeout: float, trace: Pr
 
 
 def run_in_judge(judge: JudgeProcess, kernel: StudentKernel, code: str, reads: list[str],
-                 timeout: float, trace: ProxyTrace) -> dict:
+                 timeout: float, trace: ProxyTrace, kind: str = "test") -> dict:
     """Run ``code`` in the judge, serving its proxy requests; the judge's "done" message.
 
     The student's code gets at most ``timeout`` seconds in all; the judge's own
-    work a grace period beyond that. Raises :class:`JudgeGone` when the judge
+    work a grace period beyond that. ``kind``: "setup" for the master's own lesson-state
+    code (its output is dropped), "test" for a test. Raises :class:`JudgeGone` when the judge
     stops or overruns both.
     """
     end = time.monotonic() + timeout
-    judge.send({"op": "run", "code": code, "reads": reads})
+    judge.send({"op": "run", "code": code, "reads": reads, "kind": kind})
     while True:
         message = judge.receive(end + JUDGE_GRACE - time.monotonic())
         if message.get("op") == "done":

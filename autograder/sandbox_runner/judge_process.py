@@ -11,6 +11,7 @@ memory file that only this process can open.
 Protocol (runner -> judge, one JSON object a line)::
 
     {"op": "run", "code": str, "reads": [name, ...], "kind": "setup" | "test"}
+        ("setup": the master's own lesson-state code, whose output is dropped)
     {"answer": <the student's side's JSON answer, a string>} | {"failure": {...}}
         (only while a "proxy" request of ours is open)
 
@@ -439,7 +440,7 @@ class Judge:
             else:
                 self.namespace[name] = value
 
-    def run(self, code: str, reads: list[str]) -> dict:
+    def run(self, code: str, reads: list[str], setup: bool = False) -> dict:
         out = io.StringIO()
         error = None
         self.new_records()  # what earlier code wrote is not this code's
@@ -447,7 +448,7 @@ class Judge:
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
                 self.bind(reads)
                 trace_in_student_kernel()
-                exec(compile(transform(code), "<test cell>", "exec"), self.namespace)
+                exec(compile(transform(code, setup), "<test cell>", "exec"), self.namespace)
         except BaseException as exc:  # the test failed (or the master's code did): report, go on
             error = {"ename": type(exc).__name__[:200], "evalue": _message(exc)}
         stdout = out.getvalue()
@@ -464,15 +465,20 @@ def _message(exc: BaseException) -> str:
         return "(the message could not be read)"
 
 
-def transform(code: str) -> str:
-    """IPython syntax (magics) as plain Python, as the kernel would run it; heavy imports made lazy."""
+def transform(code: str, setup: bool = False) -> str:
+    """IPython syntax (magics) as plain Python, as the kernel would run it; heavy imports made lazy.
+
+    ``setup``: the master's own lesson-state code, whose output nobody sees: its
+    top-level ``print(...)`` of plain names and attributes is left out (printing
+    ``tf.__version__`` would import TensorFlow for nothing).
+    """
     try:
         from IPython.core.inputtransformer2 import TransformerManager
     except ImportError:
         pass
     else:
         code = TransformerManager().transform_cell(code)
-    return lazy_imports(code)
+    return lazy_imports(code, drop_prints=setup)
 
 
 # Libraries whose import costs seconds (TensorFlow, Keras) or a good part of one (matplotlib):
@@ -497,8 +503,19 @@ class LazyModule(types.ModuleType):
         return f"<module {self.__dict__['_lazy_target']!r} (imported on first use)>"
 
 
-def lazy_imports(code: str) -> str:
-    """``code`` with its top-level ``import tensorflow as tf`` (and the like) as lazy bindings."""
+def _print_only(node: ast.stmt) -> bool:
+    """``print(...)`` whose arguments call nothing (names, attributes, constants, f-strings of them)."""
+    return (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+            and isinstance(node.value.func, ast.Name) and node.value.func.id == "print"
+            and not any(isinstance(n, (ast.Call, ast.Await, ast.Yield, ast.YieldFrom, ast.NamedExpr))
+                        for arg in [*node.value.args, *node.value.keywords] for n in ast.walk(arg)))
+
+
+def lazy_imports(code: str, drop_prints: bool = False) -> str:
+    """``code`` with its top-level ``import tensorflow as tf`` (and the like) as lazy bindings.
+
+    ``drop_prints``: leave out top-level ``print`` statements that call nothing (see :func:`transform`).
+    """
     try:
         tree = ast.parse(code)
     except SyntaxError:
@@ -512,6 +529,8 @@ def lazy_imports(code: str) -> str:
             for alias in node.names:
                 body.append(ast.copy_location(ast.parse(
                     f"{alias.asname or alias.name} = __lazy_module__({alias.name!r})").body[0], node))
+            changed = True
+        elif drop_prints and _print_only(node):
             changed = True
         else:
             body.append(node)
@@ -537,4 +556,5 @@ def main() -> int:
         command = channel.receive()
         if command.get("op") != "run":
             continue
-        channel.send(judge.run(str(command.get("code", "")), [str(n) for n in command.get("reads", [])]))
+        channel.send(judge.run(str(command.get("code", "")), [str(n) for n in command.get("reads", [])],
+                               setup=command.get("kind") == "setup"))

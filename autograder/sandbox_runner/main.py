@@ -228,7 +228,7 @@ class Notebook:
         segments_out = []
         for piece in cell.get("setup", []):
             # Each of the master's own cells gets the time a cell gets, as it would in the notebook.
-            done = self._judge_run(piece, time.monotonic(), trace)
+            done = self._judge_run(piece, time.monotonic(), trace, kind="setup")
             if done["status"] != "ok" and setup_error is None:
                 setup_error = done.get("error") or {"ename": "Error", "evalue": "the lesson's set-up failed"}
         cell_start = time.monotonic()  # the test's own time starts after the set-up
@@ -258,13 +258,13 @@ class Notebook:
                 segments_out[-1].update({k: v for k, v in trace.died.items() if k in ("returncode", "signal")})
         return status, segments_out
 
-    def _judge_run(self, piece: dict, cell_start: float, trace: ProxyTrace) -> dict:
+    def _judge_run(self, piece: dict, cell_start: float, trace: ProxyTrace, kind: str = "test") -> dict:
         if self.judge is None or self.judge_broken:
             return {"status": "error", "error": {"ename": "JudgeUnavailable", "evalue": self.judge_broken
                                                  or "the judge process is not running"}, "records": []}
         try:
             done = run_in_judge(self.judge, self.kernel, str(piece.get("code", "")),
-                                [str(n) for n in piece.get("reads", [])], self.left(cell_start), trace)
+                                [str(n) for n in piece.get("reads", [])], self.left(cell_start), trace, kind)
         except (JudgeGone, ValueError) as exc:
             self.judge.kill()
             self.judge_broken = f"the judge process stopped: {exc}"

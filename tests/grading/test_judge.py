@@ -190,6 +190,19 @@ def test_each_test_gets_the_cells_that_define_what_it_reads_and_no_others():
     assert a.setup_of["test-b"] == (0, 4)  # the last binding of X; what came before no longer matters
 
 
+def test_a_cell_that_only_reads_an_array_through_its_methods_does_not_change_it():
+    # Lesson 03: a demo that standardises `age` with age.mean() and trains with the student's
+    # function 300 times must not run in the judge before every test that reads `age`.
+    a = analysed(("state", "import numpy as np\nfrom dlbricks import check"),           # 0
+                 ("state", "age = np.arange(5.0)\nrng = np.random.default_rng(0)"),     # 1
+                 ("state", "s = (age - age.mean()) / age.std()\nfor _ in range(300):\n    step(s)"),  # 2
+                 ("state", "noise = rng.normal(size=3)"),                               # 3: draws: changes rng
+                 ("state", "age.sort()"),                                               # 4: sorts in place
+                 ("solution", "def step(x):\n    return x"),
+                 ("test-a", "check.close(age, step(age))\ncheck.close(rng.normal(), 0.0)"))
+    assert a.setup_of["test-a"] == (0, 1, 3, 4)
+
+
 def test_a_name_the_code_binds_before_reading_is_its_own():
     names = names_of("_x = 2\nprint(_x, relu(_x))\ndef f(a):\n    return a + g\nfor i in range(3):\n    i")
     assert "_x" not in names.reads and "a" not in names.reads and "i" not in names.reads

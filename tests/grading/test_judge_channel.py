@@ -142,6 +142,30 @@ def test_the_judge_imports_tensorflow_only_when_code_uses_it(monkeypatch):
         namespace["k"].anything  # the import happens, and fails, on first use
 
 
+def test_the_lessons_own_setup_code_prints_nothing_in_the_judge_so_printing_a_version_imports_nothing():
+    from autograder.sandbox_runner.judge_process import transform
+
+    setup = ("import tensorflow as tf\nimport numpy as np\n"
+             "print('quick mode:', QUICK, '| TensorFlow', tf.__version__, f'{np.pi:.2f}')\n"
+             "print(train())\nx = 1")
+    code = transform(setup, setup=True)
+    assert "tf.__version__" not in code  # would import TensorFlow; nobody sees the set-up's output
+    assert "print(train())" in code and "x = 1" in code  # a call may change lesson state: kept
+    assert "tf.__version__" in transform(setup)  # a test's prints are the student's feedback: kept
+    namespace = {"__lazy_module__": LazyModuleStandIn, "QUICK": True, "train": lambda: "trained"}
+    exec(compile(code, "<setup>", "exec"), namespace)
+    assert namespace["tf"].read == []  # TensorFlow never touched
+
+
+class LazyModuleStandIn:
+    def __init__(self, name: str) -> None:
+        self.read: list[str] = []
+
+    def __getattr__(self, attr: str):
+        self.read.append(attr)
+        raise AssertionError(f"the set-up read {attr}")
+
+
 def test_a_function_of_the_test_is_called_back_with_plain_data_only():
     channel = Channel(None, None)
     grad = lambda x: 2 * np.asarray(x) - 6.0  # noqa: E731
