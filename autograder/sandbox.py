@@ -32,6 +32,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator
 
+from .sandbox_runner.limits import kill_process_group
+
 RUNNER_DIR = Path(__file__).with_name("sandbox_runner")  # a package that runs on its own (see there)
 RUNNER = RUNNER_DIR / "__main__.py"
 RUNNER_DIR_IN_SANDBOX = "/opt/autograder/sandbox_runner"
@@ -570,7 +572,7 @@ def _communicate(argv: list[str], env: dict[str, str], request: bytes, wall_limi
         if _wait(proc, wall_limit) or finished.is_set():
             return
         killed.set()
-        _kill_group(proc)
+        kill_process_group(proc, reap_within=0)
 
     threads = [threading.Thread(target=f, daemon=True) for f in (feed, read_stderr, watchdog)]
     problems: list[str] = []
@@ -590,7 +592,7 @@ def _communicate(argv: list[str], env: dict[str, str], request: bytes, wall_limi
         # Nothing may outlive its grading. bubblewrap returns as soon as the runner exits, while
         # its init lingers as long as processes the notebook left behind (orphans it reaps).
         finished.set()
-        _kill_group(proc)
+        kill_process_group(proc, reap_within=0)
         if sandbox_init is not None:
             problems += sandbox_init.kill_and_wait()
         _wait(proc, 30)
@@ -686,12 +688,3 @@ def _wait(proc: subprocess.Popen, timeout: float) -> bool:
         return True
     except subprocess.TimeoutExpired:
         return False
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    import signal
-
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass

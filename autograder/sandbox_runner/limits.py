@@ -94,8 +94,9 @@ def exit_description(returncode: int | None) -> dict:
     return out
 
 
-def kill_process_group(proc: subprocess.Popen) -> None:
-    """SIGKILL ``proc`` and everything in its process group, then reap it (at most 5 s)."""
+def kill_process_group(proc: subprocess.Popen, reap_within: float = 5.0) -> None:
+    """SIGKILL ``proc`` and everything in its process group, then reap it (waiting at most ``reap_within`` s;
+    0: do not wait, the caller reaps it later)."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -104,7 +105,9 @@ def kill_process_group(proc: subprocess.Popen) -> None:
         proc.kill()
     except ProcessLookupError:
         pass
+    if reap_within <= 0:
+        return
     try:
-        proc.wait(5)
+        proc.wait(reap_within)
     except subprocess.TimeoutExpired:
         pass
