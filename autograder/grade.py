@@ -521,7 +521,9 @@ class _Batch:
         self._send("grade", pending, grade_job, job)
 
     def _send(self, kind: str, item: Any, function: Callable[[dict], dict], job: dict, attempt: int = 1) -> None:
-        self.running[self.executor.submit(function, job)] = (kind, item, function, job, attempt)
+        assignment = item.submission.assignment if kind == "grade" else item[0]
+        future = self.executor.submit(function, job, name=f"{kind} {assignment}")
+        self.running[future] = (kind, item, function, job, attempt)
 
     def _collect(self) -> None:
         while self.running:

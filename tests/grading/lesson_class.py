@@ -14,6 +14,14 @@ Modules register their submissions when they are imported (at collection), so th
 grades what the collected modules need: running one module alone grades only its own.
 Every module that uses the fixture carries the ``grading-lessons`` xdist group, so the
 run happens once, on one worker (see tests/xdist_groups.py).
+
+The run grades on Dask: the fixture starts a ``distributed.LocalCluster`` (two worker
+processes of one thread; Dask's nanny gives them OMP/OpenBLAS/MKL threads = 1) and runs
+``autograder grade --executor dask --scheduler ADDRESS``, with a scheduler plugin that
+records every task finished on a worker, so a test can show that each lesson's grading
+and its solution's reference run took the Dask path. ``DLBRICKS_LESSON_CLASS_EXECUTOR=local``
+grades the same class on the local process pool instead (the Dask-path test is then
+skipped, saying so): every lesson on the pool costs a second run of the whole class.
 """
 from __future__ import annotations
 
@@ -35,6 +43,9 @@ AUTOGRADER = str(Path(sys.executable).with_name("autograder"))
 GROUP = "grading-lessons"
 COURSE = Course(REPO)
 LESSONS = [n for n in COURSE.lessons() if (COURSE.release_dir / n / f"{n}.ipynb").is_file()]
+EXECUTOR = os.environ.get("DLBRICKS_LESSON_CLASS_EXECUTOR", "").strip() or "dask"
+if EXECUTOR not in ("dask", "local"):
+    raise ValueError(f"DLBRICKS_LESSON_CLASS_EXECUTOR={EXECUTOR!r}: use 'dask' (the default) or 'local'")
 
 # (lesson, student) -> make(release, source) -> the submitted notebook
 SUBMISSIONS: dict[tuple[str, str], Callable] = {}
@@ -69,6 +80,10 @@ class GradedClass:
     rows: dict[tuple[str, str], dict[str, str]]   # (student, lesson) -> grades.csv row
     out: Path
     stderr: str
+    executor: str  # "dask" or "local"
+    # On Dask: the key of every task that finished on a worker -> that worker's address
+    dask_tasks: dict[str, str]
+    dask_workers: set[str]
 
     def row(self, student: str, lesson: str) -> dict[str, str]:
         assert (student, lesson) in self.rows, f"no grades.csv row for {student}/{lesson}:\n{self.stderr[-4000:]}"
@@ -76,6 +91,32 @@ class GradedClass:
 
     def feedback(self, student: str, lesson: str) -> str:
         return (self.out / "feedback" / student / lesson / f"{lesson}.html").read_text()
+
+
+class _FinishedTasks:
+    """A Dask scheduler plugin: which worker held each task's result when it finished."""
+
+    name = "lesson-class-finished-tasks"
+
+    def __init__(self, scheduler) -> None:
+        self.scheduler = scheduler
+        self.finished: dict[str, str] = {}
+        self.workers: set[str] = set(scheduler.workers)  # and every worker that joins later
+
+    def add_worker(self, scheduler, worker: str) -> None:
+        self.workers.add(worker)
+
+    def transition(self, key, start, finish, *args, **kwargs) -> None:
+        if finish == "memory":
+            ts = self.scheduler.tasks.get(key)
+            self.finished[str(key)] = next(iter(ts.who_has)).address if ts is not None and ts.who_has else ""
+
+
+def _grade(submitted: Path, out: Path, cache: Path, *executor: str) -> subprocess.CompletedProcess:
+    return subprocess.run([AUTOGRADER, "--course-dir", str(REPO), "grade", str(submitted), "--out", str(out),
+                           "--workers", "2", "--timeout", "900", *executor],
+                          env=dict(os.environ, AUTOGRADER_CACHE_DIR=str(cache)),
+                          capture_output=True, text=True, timeout=3600)
 
 
 @pytest.fixture(scope="session")
@@ -88,12 +129,21 @@ def lesson_class(tmp_path_factory) -> GradedClass:
         release, source = load_pair(REPO, lesson)
         write_submission(submitted, student, lesson, lesson, make(release, source))
     out = tmp / "out"
-    proc = subprocess.run([AUTOGRADER, "--course-dir", str(REPO), "grade", str(submitted), "--out", str(out),
-                           "--workers", "2", "--timeout", "900"],
-                          env=dict(os.environ, AUTOGRADER_CACHE_DIR=str(tmp / "cache")),
-                          capture_output=True, text=True, timeout=3600)
+    tasks: dict[str, str] = {}
+    workers: set[str] = set()
+    if EXECUTOR == "dask":
+        from distributed import LocalCluster
+
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+            plugin = _FinishedTasks(cluster.scheduler)
+            cluster.scheduler.add_plugin(plugin)
+            proc = _grade(submitted, out, tmp / "cache", "--executor", "dask",
+                          "--scheduler", cluster.scheduler_address)
+            tasks, workers = dict(plugin.finished), set(plugin.workers)
+    else:
+        proc = _grade(submitted, out, tmp / "cache")
     # One lesson whose solution fails must not hide the others: each test reads its own rows.
     assert (out / "grades.csv").exists(), proc.stdout[-3000:] + proc.stderr[-5000:]
     with (out / "grades.csv").open(newline="") as fh:
         rows = {(r["student_id"], r["assignment"]): r for r in csv.DictReader(fh)}
-    return GradedClass(rows, out, proc.stderr)
+    return GradedClass(rows, out, proc.stderr, EXECUTOR, tasks, workers)

@@ -48,13 +48,15 @@ class ReferenceLastExecutor:
     def __init__(self, kind: str = "local", workers: int = 0, scheduler: str | None = None) -> None:
         self.order: list[str] = []  # keys, in the order their results were handed back
         self.judged_in_worker: dict[str, bool] = {}
+        self.names: dict[str, str] = {}  # job key -> the name the batch gave its task
         self.closed = False
         ReferenceLastExecutor.instances.append(self)
 
     def warm_up(self) -> None:
         pass
 
-    def submit(self, function, job: dict) -> _Done:
+    def submit(self, function, job: dict, name: str = "") -> _Done:
+        self.names[job["key"]] = name
         result = function(job)
         kind = "grade" if function.__name__ == "grade_job" else "reference"
         if kind == "grade":
@@ -139,6 +141,9 @@ def test_submissions_run_before_the_reference_are_judged_in_the_parent_when_it_a
     assert executor.order[-1].startswith("reference/")
     assert executor.judged_in_worker == {f"ann/{FIXTURE_ASSIGNMENT}/{FIXTURE_ASSIGNMENT}": False,
                                          f"ben/{FIXTURE_ASSIGNMENT}/{FIXTURE_ASSIGNMENT}": False}
+    # each task is named by what it does and its assignment (the Dask dashboard groups by it)
+    assert executor.names == {f"{s}/{FIXTURE_ASSIGNMENT}/{FIXTURE_ASSIGNMENT}": f"{kind} {FIXTURE_ASSIGNMENT}"
+                              for s, kind in (("ann", "grade"), ("ben", "grade"), ("reference", "reference"))}
     scores = {g.student: (g.status, g.score) for g in run.grades}
     assert scores == {"ann": ("graded", 5.0), "ben": ("graded", 4.0), "cat": ("missing", 0.0)}
     assert run.ok and not run.grader_errors

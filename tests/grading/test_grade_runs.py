@@ -64,7 +64,7 @@ def test_dask_executor_on_a_local_cluster_gives_the_same_grades(small_class, tmp
         # The tasks really ran on the cluster's workers.
         with distributed.Client(cluster.scheduler_address) as client:
             prefixes = client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.task_prefixes))
-        assert "grade-job" in prefixes
+        assert f"grade {FIXTURE_ASSIGNMENT}" in prefixes and f"reference {FIXTURE_ASSIGNMENT}" in prefixes
     assert {k: v["score"] for k, v in read_rows(tmp_path / "out").items()} == EXPECTED
 
 
