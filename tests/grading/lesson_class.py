@@ -93,23 +93,26 @@ class GradedClass:
         return (self.out / "feedback" / student / lesson / f"{lesson}.html").read_text()
 
 
-class _FinishedTasks:
-    """A Dask scheduler plugin: which worker held each task's result when it finished."""
+def _finished_tasks_plugin(scheduler):
+    """A Dask scheduler plugin recording which worker held each task's result when it finished."""
+    from distributed.diagnostics.plugin import SchedulerPlugin
 
-    name = "lesson-class-finished-tasks"
+    class FinishedTasks(SchedulerPlugin):
+        name = "lesson-class-finished-tasks"
 
-    def __init__(self, scheduler) -> None:
-        self.scheduler = scheduler
-        self.finished: dict[str, str] = {}
-        self.workers: set[str] = set(scheduler.workers)  # and every worker that joins later
+        def __init__(self) -> None:
+            self.finished: dict[str, str] = {}
+            self.workers: set[str] = set(scheduler.workers)  # and every worker that joins later
 
-    def add_worker(self, scheduler, worker: str) -> None:
-        self.workers.add(worker)
+        def add_worker(self, scheduler, worker: str) -> None:
+            self.workers.add(worker)
 
-    def transition(self, key, start, finish, *args, **kwargs) -> None:
-        if finish == "memory":
-            ts = self.scheduler.tasks.get(key)
-            self.finished[str(key)] = next(iter(ts.who_has)).address if ts is not None and ts.who_has else ""
+        def transition(self, key, start, finish, *args, **kwargs) -> None:
+            if finish == "memory":
+                ts = scheduler.tasks.get(key)
+                self.finished[str(key)] = next(iter(ts.who_has)).address if ts is not None and ts.who_has else ""
+
+    return FinishedTasks()
 
 
 def _grade(submitted: Path, out: Path, cache: Path, *executor: str) -> subprocess.CompletedProcess:
@@ -135,7 +138,7 @@ def lesson_class(tmp_path_factory) -> GradedClass:
         from distributed import LocalCluster
 
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-            plugin = _FinishedTasks(cluster.scheduler)
+            plugin = _finished_tasks_plugin(cluster.scheduler)
             cluster.scheduler.add_plugin(plugin)
             proc = _grade(submitted, out, tmp / "cache", "--executor", "dask",
                           "--scheduler", cluster.scheduler_address)
