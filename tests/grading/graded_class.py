@@ -193,8 +193,9 @@ def grade_class(n_students: int, base: Path, seed: int = 12, lesson: str = LESSO
 def graded_class(tmp_path_factory: pytest.TempPathFactory) -> GradedClass:
     """The session's one graded class (lesson 01, CLASS_SIZE students and the five samples).
 
-    Grading it is expensive (measured once: 208 submissions in 3277 s on two busy cores, load
-    3-13, 32 s per notebook on average): every test that needs a graded lesson-01 run shares it,
+    Grading it is expensive (208 submissions: 1233 s in a clean clone's make test, beside the
+    rest of the suite on 2 cores; 1708 s alone at load 6-7; 3277 s before the judge stopped
+    importing TensorFlow for lesson 01's set-up): every test that needs a graded lesson-01 run shares it,
     and marks itself ``xdist_group("graded-class")`` so that one worker grades it once. A test
     that changes a run (a re-grade, grades entered by hand) works on a copy (``copy_out``).
     """
